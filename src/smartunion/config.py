@@ -1,0 +1,54 @@
+"""Settings: the one place configuration is read (prefix ``SMARTUNION_``)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["zh-CN", "en"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTUNION_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Runtime data: SQLite file, lake, keys.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means a SQLite file under data_dir.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="Field-encryption and signing keys; created with mode 0600 on first use.",
+    )
+    language: Language = "zh-CN"
+    session_max_age_seconds: int = 8 * 3600
+    session_idle_seconds: int = 30 * 60
+    api_token_seconds: int = 3600
+    cookie_secure: bool = False
+    echo_sql: bool = False
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'smartunion.db').as_posix()}"
+        if self.secret_key_file is None:
+            self.secret_key_file = self.data_dir / "secret.key"
+        return self
+
+    @property
+    def key_file(self) -> Path:
+        assert self.secret_key_file is not None  # set by the validator
+        return self.secret_key_file
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

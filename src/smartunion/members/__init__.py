@@ -1,0 +1,1 @@
+"""Members (会员): personal records, consent and lookups."""

@@ -1,0 +1,86 @@
+"""Every query for members: all of them start from the scoped statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from smartunion.members.models import EmploymentForm, Member, MemberStatus
+from smartunion.orgs.models import Enterprise, UnionOrg
+from smartunion.security.permissions import Role
+from smartunion.security.principal import Principal
+from smartunion.security.scopes import nothing, scoped_org_ids, subtree_org_ids
+
+
+def readable_members(principal: Principal) -> Select[tuple[Member]]:
+    if principal.role is Role.MEMBER:
+        if principal.member_id is None:
+            return select(Member).where(nothing())
+        return select(Member).where(Member.id == principal.member_id)
+    return select(Member).where(Member.org_id.in_(scoped_org_ids(principal)))
+
+
+def get(session: Session, principal: Principal, member_id: int) -> Member | None:
+    return session.scalar(readable_members(principal).where(Member.id == member_id))
+
+
+def get_by_blind_index(
+    session: Session, principal: Principal, *, id_number_bidx: str | None, phone_bidx: str | None
+) -> Sequence[Member]:
+    stmt = readable_members(principal)
+    if id_number_bidx is not None:
+        stmt = stmt.where(Member.id_number_bidx == id_number_bidx)
+    if phone_bidx is not None:
+        stmt = stmt.where(Member.phone_bidx == phone_bidx)
+    return session.scalars(stmt.order_by(Member.id).limit(20)).all()
+
+
+def id_number_taken(session: Session, bidx: str) -> bool:
+    return session.scalar(select(Member.id).where(Member.id_number_bidx == bidx)) is not None
+
+
+def search(
+    session: Session,
+    principal: Principal,
+    *,
+    q: str | None = None,
+    org_path: str | None = None,
+    enterprise_id: int | None = None,
+    employment_form: EmploymentForm | None = None,
+    status: MemberStatus | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[Sequence[Member], int]:
+    stmt = readable_members(principal)
+    if q:
+        # Name prefix (uses the name index) or an exact member number.
+        stmt = stmt.where(
+            Member.name.startswith(q, autoescape=True) | (Member.member_no == q)
+        )
+    if org_path is not None:
+        stmt = stmt.where(Member.org_id.in_(subtree_org_ids(org_path)))
+    if enterprise_id is not None:
+        stmt = stmt.where(Member.enterprise_id == enterprise_id)
+    if employment_form is not None:
+        stmt = stmt.where(Member.employment_form == employment_form)
+    if status is not None:
+        stmt = stmt.where(Member.status == status)
+    total = session.scalar(stmt.with_only_columns(func.count(Member.id)).order_by(None)) or 0
+    rows = session.scalars(stmt.order_by(Member.id).offset(offset).limit(limit)).all()
+    return rows, total
+
+
+def names_for(
+    session: Session, org_ids: set[int], enterprise_ids: set[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    orgs: dict[int, str] = {}
+    ents: dict[int, str] = {}
+    if org_ids:
+        q = select(UnionOrg.id, UnionOrg.name).where(UnionOrg.id.in_(org_ids))
+        orgs = {row.id: row.name for row in session.execute(q)}
+    if enterprise_ids:
+        q2 = select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(enterprise_ids))
+        ents = {row.id: row.name for row in session.execute(q2)}
+    return orgs, ents

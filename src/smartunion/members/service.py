@@ -1,0 +1,268 @@
+"""Member use cases. Every read of personal data is audited in the same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from smartunion.db import utcnow
+from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from smartunion.members import repository as repo
+from smartunion.members import schemas
+from smartunion.members.models import EmploymentForm, Gender, Member, MemberStatus
+from smartunion.orgs import repository as org_repo
+from smartunion.orgs import service as org_service
+from smartunion.security import audit
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
+from smartunion.security.models import AuditEvent
+from smartunion.security.permissions import Permission
+from smartunion.security.principal import Principal
+from smartunion.validation import check_citizen_id, check_mobile
+
+ID_FIELD = "member.id_number"
+PHONE_FIELD = "member.phone"
+REVEALS_PER_HOUR = 30
+
+
+def _require_read(principal: Principal) -> None:
+    if not (principal.can(Permission.MEMBER_READ) or principal.can(Permission.SELF_READ)):
+        principal.require(Permission.MEMBER_READ)
+
+
+def _get(session: Session, principal: Principal, member_id: int) -> Member:
+    member = repo.get(session, principal, member_id)
+    if member is None:
+        raise NotFound("member")
+    return member
+
+
+def to_list_item(m: Member) -> schemas.MemberListItem:
+    return schemas.MemberListItem(
+        id=m.id, member_no=m.member_no, name=mask_name(m.name), gender=m.gender,
+        birth_date=mask_birth_date(m.birth_date), org_id=m.org_id,
+        enterprise_id=m.enterprise_id, occupation=m.occupation,
+        employment_form=m.employment_form, status=m.status,
+    )
+
+
+def to_detail(session: Session, crypto: FieldCrypto, m: Member) -> schemas.Member:
+    orgs, ents = repo.names_for(
+        session, {m.org_id}, {m.enterprise_id} if m.enterprise_id else set()
+    )
+    phone = crypto.decrypt(m.phone_enc, PHONE_FIELD) if m.phone_enc else None
+    return schemas.Member(
+        id=m.id, member_no=m.member_no, name=mask_name(m.name), gender=m.gender,
+        birth_date=mask_birth_date(m.birth_date),
+        id_number=mask_id_number(crypto.decrypt(m.id_number_enc, ID_FIELD)),
+        phone=mask_phone(phone) if phone else None,
+        ethnicity=m.ethnicity, education=m.education, org_id=m.org_id,
+        org_name=orgs.get(m.org_id, ""), enterprise_id=m.enterprise_id,
+        enterprise_name=ents.get(m.enterprise_id, "") if m.enterprise_id else "",
+        department_id=m.department_id, occupation=m.occupation, skill_level=m.skill_level,
+        employment_form=m.employment_form, join_date=m.join_date, status=m.status,
+    )
+
+
+def list_members(
+    session: Session,
+    principal: Principal,
+    *,
+    q: str | None = None,
+    org_id: int | None = None,
+    enterprise_id: int | None = None,
+    employment_form: EmploymentForm | None = None,
+    status: MemberStatus | None = None,
+    page: int = 1,
+    size: int = 20,
+    client_ip: str = "",
+) -> tuple[list[schemas.MemberListItem], int]:
+    principal.require(Permission.MEMBER_READ)
+    org_path = org_service.get_org(session, principal, org_id).path if org_id else None
+    rows, total = repo.search(
+        session, principal, q=q, org_path=org_path, enterprise_id=enterprise_id,
+        employment_form=employment_form, status=status, offset=(page - 1) * size, limit=size,
+    )
+    filters: dict[str, Any] = {
+        k: v for k, v in {
+            "q": q, "org_id": org_id, "enterprise_id": enterprise_id,
+            "employment_form": employment_form, "status": status,
+        }.items() if v is not None
+    }
+    audit.record(
+        session, principal, "member.list", object_type="member",
+        details={"ids": [m.id for m in rows], "total": total, "page": page, "filters": filters},
+        client_ip=client_ip,
+    )
+    return [to_list_item(m) for m in rows], total
+
+
+def get_member(
+    session: Session, principal: Principal, crypto: FieldCrypto, member_id: int, *,
+    client_ip: str = "",
+) -> schemas.Member:
+    _require_read(principal)
+    member = _get(session, principal, member_id)
+    audit.record(
+        session, principal, "member.read", object_type="member", object_id=member.id,
+        client_ip=client_ip,
+    )
+    return to_detail(session, crypto, member)
+
+
+def get_self(
+    session: Session, principal: Principal, crypto: FieldCrypto, *, client_ip: str = ""
+) -> schemas.Member:
+    principal.require(Permission.SELF_READ)
+    if principal.member_id is None:
+        raise NotFound("member")
+    return get_member(session, principal, crypto, principal.member_id, client_ip=client_ip)
+
+
+def _recent_reveals(session: Session, principal: Principal) -> int:
+    since = utcnow() - dt.timedelta(hours=1)
+    return session.scalar(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.actor_user_id == principal.user_id,
+            AuditEvent.action == "member.reveal",
+            AuditEvent.occurred_at >= since,
+        )
+    ) or 0
+
+
+def reveal(
+    session: Session, principal: Principal, crypto: FieldCrypto, member_id: int,
+    request: schemas.RevealRequest, *, client_ip: str = "",
+) -> schemas.Revealed:
+    """Plaintext of chosen fields, for a stated reason; permission-checked, limited, audited."""
+    principal.require(Permission.MEMBER_REVEAL)
+    member = _get(session, principal, member_id)
+    if _recent_reveals(session, principal) >= REVEALS_PER_HOUR:
+        audit.record(
+            session, principal, "member.reveal", object_type="member", object_id=member.id,
+            outcome="denied", details={"reason": "rate limit"}, client_ip=client_ip,
+        )
+        raise TooManyRequests(f"at most {REVEALS_PER_HOUR} reveals an hour")
+    values: dict[str, str | None] = {}
+    for field in dict.fromkeys(request.fields):
+        if field == "id_number":
+            values[field] = crypto.decrypt(member.id_number_enc, ID_FIELD)
+        elif field == "phone":
+            values[field] = crypto.decrypt(member.phone_enc, PHONE_FIELD) if member.phone_enc else None
+        elif field == "name":
+            values[field] = member.name
+        else:
+            values[field] = member.birth_date.isoformat()
+    audit.record(
+        session, principal, "member.reveal", object_type="member", object_id=member.id,
+        details={"fields": sorted(values), "reason": request.reason}, client_ip=client_ip,
+    )
+    return schemas.Revealed(id=member.id, fields=values)
+
+
+def lookup(
+    session: Session, principal: Principal, crypto: FieldCrypto,
+    request: schemas.LookupRequest, *, client_ip: str = "",
+) -> list[schemas.MemberListItem]:
+    """Exact match on ID number or phone through the blind index; no plaintext is stored."""
+    principal.require(Permission.MEMBER_READ)
+    id_bidx = phone_bidx = None
+    try:
+        if request.id_number is not None:
+            id_bidx = crypto.blind_index(check_citizen_id(request.id_number).number, ID_FIELD)
+        if request.phone is not None:
+            phone_bidx = crypto.blind_index(check_mobile(request.phone), PHONE_FIELD)
+    except ValueError as exc:
+        raise InvalidInput("id_number" if request.id_number else "phone", str(exc)) from exc
+    rows = repo.get_by_blind_index(
+        session, principal, id_number_bidx=id_bidx, phone_bidx=phone_bidx
+    )
+    audit.record(
+        session, principal, "member.lookup", object_type="member",
+        details={"by": "id_number" if id_bidx else "phone", "ids": [m.id for m in rows]},
+        client_ip=client_ip,
+    )
+    return [to_list_item(m) for m in rows]
+
+
+def _check_placement(
+    session: Session, principal: Principal, org_id: int | None, enterprise_id: int | None,
+    department_id: int | None,
+) -> None:
+    if org_id is not None:
+        org_service.get_org(session, principal, org_id)
+    if enterprise_id is not None:
+        org_service.get_enterprise(session, principal, enterprise_id)
+    if department_id is not None:
+        dept = org_repo.get_department(session, department_id)
+        if dept is None or dept.enterprise_id != enterprise_id:
+            raise InvalidInput("department_id", "department does not belong to the enterprise")
+
+
+def create_member(
+    session: Session, principal: Principal, crypto: FieldCrypto, data: schemas.MemberCreate
+) -> schemas.Member:
+    principal.require(Permission.MEMBER_WRITE)
+    org = org_service.get_org(session, principal, data.org_id)
+    _check_placement(session, principal, None, data.enterprise_id, data.department_id)
+    cid = check_citizen_id(data.id_number)
+    id_bidx = crypto.blind_index(cid.number, ID_FIELD)
+    if repo.id_number_taken(session, id_bidx):
+        raise Conflict("a member with this ID number already exists")
+    member = Member(
+        member_no="",
+        name=data.name,
+        gender=Gender(cid.gender),
+        birth_date=cid.birth_date,
+        id_number_enc=crypto.encrypt(cid.number, ID_FIELD),
+        id_number_bidx=id_bidx,
+        phone_enc=crypto.encrypt(data.phone, PHONE_FIELD) if data.phone else None,
+        phone_bidx=crypto.blind_index(data.phone, PHONE_FIELD) if data.phone else None,
+        ethnicity=data.ethnicity, education=data.education, org_id=org.id,
+        enterprise_id=data.enterprise_id, department_id=data.department_id,
+        occupation=data.occupation, skill_level=data.skill_level,
+        employment_form=data.employment_form, join_date=data.join_date,
+        status=MemberStatus.ACTIVE,
+    )
+    session.add(member)
+    session.flush()
+    member.member_no = member_number(org.region_code, member.id)
+    audit.record(
+        session, principal, "member.create", object_type="member", object_id=member.id,
+        details={"org_id": org.id, "fields": sorted(data.model_dump(exclude_none=True))},
+    )
+    return to_detail(session, crypto, member)
+
+
+def member_number(region_code: str, member_id: int) -> str:
+    """会员编号: the province's two-digit code and the record id, unique and stable."""
+    return f"{region_code[:2]}{member_id:010d}"
+
+
+def update_member(
+    session: Session, principal: Principal, crypto: FieldCrypto, member_id: int,
+    data: schemas.MemberUpdate,
+) -> schemas.Member:
+    principal.require(Permission.MEMBER_WRITE)
+    member = _get(session, principal, member_id)
+    changed = data.model_dump(exclude_unset=True)
+    if "enterprise_id" in changed or "department_id" in changed:
+        enterprise_id = changed.get("enterprise_id", member.enterprise_id)
+        # Moving to another employer drops the old department unless a new one is named.
+        if "enterprise_id" in changed and "department_id" not in changed:
+            changed["department_id"] = None
+        _check_placement(session, principal, None, enterprise_id, changed["department_id"])
+    for field, value in changed.items():
+        if field == "phone":
+            member.phone_enc = crypto.encrypt(value, PHONE_FIELD) if value else None
+            member.phone_bidx = crypto.blind_index(value, PHONE_FIELD) if value else None
+        else:
+            setattr(member, field, value)
+    audit.record(
+        session, principal, "member.update", object_type="member", object_id=member.id,
+        details={"fields": sorted(changed)},
+    )
+    return to_detail(session, crypto, member)

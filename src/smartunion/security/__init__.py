@@ -1,0 +1,1 @@
+"""Security: identity, permissions, organisation scopes, field crypto, masking, audit."""

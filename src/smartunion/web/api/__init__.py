@@ -1,0 +1,11 @@
+"""JSON API v1: the contract the union's app, mini-program and partners build on."""
+
+from fastapi import APIRouter
+
+from smartunion.web.api import auth, enterprises, members, orgs
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(auth.router)
+router.include_router(orgs.router)
+router.include_router(enterprises.router)
+router.include_router(members.router)

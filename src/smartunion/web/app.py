@@ -1,0 +1,158 @@
+"""The ASGI application: API, console, member portal, offline docs, static assets."""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from smartunion import __version__
+from smartunion.config import Settings, get_settings
+from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from smartunion.security.principal import PermissionDenied
+from smartunion.security.service import AuthenticationFailed
+from smartunion.validation import ValidationError as FieldValidationError
+from smartunion.web import pages
+from smartunion.web.api import router as api_router
+from smartunion.web.deps import LoginRequired
+from smartunion.web.state import AppState
+
+STATIC_DIR = Path(__file__).with_name("static")
+# fastapi-offline ships swagger-ui 5 (renders OpenAPI 3.1): the docs page works offline.
+SWAGGER_DIR = Path(str(importlib.resources.files("fastapi_offline") / "static"))
+access_log = logging.getLogger("smartunion.access")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>SmartUnion API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/js/swagger-init.js"></script></body></html>
+"""
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> Response:
+        return _error(404, str(exc))
+
+    @app.exception_handler(PermissionDenied)
+    async def _denied(_: Request, exc: PermissionDenied) -> Response:
+        return _error(403, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> Response:
+        return _error(409, str(exc))
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> Response:
+        return JSONResponse(
+            {"detail": [{"loc": ["body", exc.field], "msg": exc.reason}]}, status_code=422
+        )
+
+    @app.exception_handler(FieldValidationError)
+    async def _invalid_field(_: Request, exc: FieldValidationError) -> Response:
+        return JSONResponse(
+            {"detail": [{"loc": ["body", exc.field], "msg": exc.reason}]}, status_code=422
+        )
+
+    @app.exception_handler(TooManyRequests)
+    async def _too_many(_: Request, exc: TooManyRequests) -> Response:
+        return _error(429, str(exc))
+
+    @app.exception_handler(AuthenticationFailed)
+    async def _auth_failed(_: Request, exc: AuthenticationFailed) -> Response:
+        return _error(401, "incorrect username or password", {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(LoginRequired)
+    async def _login(_: Request, exc: LoginRequired) -> Response:
+        target = "/m/login" if exc.portal == "member" else "/login"
+        return RedirectResponse(f"{target}?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        # Echoing "input" back would put submitted ID numbers into responses and logs.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="SmartUnion API",
+        version=__version__,
+        description=(
+            "智慧工会平台 JSON API. Authenticate with `POST /api/v1/auth/token` (OAuth2 password "
+            "flow) and send `Authorization: Bearer <token>`. Personal data is masked; plaintext "
+            "only through the audited `reveal` endpoint."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.smartunion = state or AppState.from_settings(settings)
+
+    @app.middleware("http")
+    async def _headers_and_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.url.path.startswith(("/api/", "/console", "/m/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        if request.url.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # Path only, never the query string: it may carry names or numbers.
+        access_log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    _install_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        # Not FastAPI's page: that one has an inline script, which our CSP forbids.
+        return HTMLResponse(DOCS_HTML)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/console", status_code=303)
+
+    return app

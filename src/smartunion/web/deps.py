@@ -1,0 +1,117 @@
+"""Request dependencies: one DB session per request, the caller, the crypto."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from smartunion.security import service as identity
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.permissions import STAFF_ROLES
+from smartunion.security.principal import Principal
+from smartunion.web.state import AppState
+
+SESSION_COOKIE = "su_session"
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.smartunion
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: State) -> Iterator[Session]:
+    """Commit when the handler returns normally, roll back when it raises."""
+    with state.db.session() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def get_crypto(state: State) -> FieldCrypto:
+    return state.crypto
+
+
+Crypto = Annotated[FieldCrypto, Depends(get_crypto)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+def api_principal(
+    session: DbSession, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    principal = identity.resolve_session(session, token, kind="bearer") if token else None
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="not authenticated",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the app turns it into a redirect to the login page."""
+
+    def __init__(self, next_url: str, portal: str = "console") -> None:
+        self.next_url = next_url
+        self.portal = portal
+
+
+def cookie_principal(request: Request, session: Session, state: AppState) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return identity.resolve_session(session, token, kind="cookie", limits=state.cookie_limits)
+
+
+def staff_page_principal(request: Request, session: DbSession, state: State) -> Principal:
+    principal = cookie_principal(request, session, state)
+    if principal is None or principal.role not in STAFF_ROLES:
+        raise LoginRequired(request.url.path)
+    return principal
+
+
+def member_page_principal(request: Request, session: DbSession, state: State) -> Principal:
+    principal = cookie_principal(request, session, state)
+    if principal is None or principal.member_id is None:
+        raise LoginRequired(request.url.path, portal="member")
+    return principal
+
+
+StaffPage = Annotated[Principal, Depends(staff_page_principal)]
+MemberPage = Annotated[Principal, Depends(member_page_principal)]
+
+
+CSRF_COOKIE = "su_csrf"
+
+
+def csrf_token(state: AppState, cookie_value: str) -> str:
+    """Signed double-submit token: a form posted from another site can know neither part."""
+    key = state.crypto.ring.signing_key
+    return hmac.new(key, b"csrf:" + cookie_value.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, state: AppState, submitted: str | None) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    expected = csrf_token(state, cookie) if cookie else ""
+    if not submitted or not expected or not hmac.compare_digest(submitted, expected):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="CSRF check failed")

@@ -1,0 +1,34 @@
+"""What the running app holds: settings, database and field crypto, built once at start-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from smartunion.config import Settings
+from smartunion.db import Database
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.keys import load_keyring
+from smartunion.security.service import SessionLimits
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    crypto: FieldCrypto
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppState:
+        return cls(
+            settings=settings,
+            db=Database.from_url(settings.database_url, echo=settings.echo_sql),
+            crypto=FieldCrypto(load_keyring(settings.key_file)),
+        )
+
+    @property
+    def cookie_limits(self) -> SessionLimits:
+        return SessionLimits(
+            max_age=dt.timedelta(seconds=self.settings.session_max_age_seconds),
+            idle=dt.timedelta(seconds=self.settings.session_idle_seconds),
+        )
