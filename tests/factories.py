@@ -55,12 +55,21 @@ def union_code(region: str, grassroots: bool) -> str:
 
 
 def make_org(
-    s: Session, name: str, level: OrgLevel, region: str, parent: UnionOrg | None,
+    s: Session,
+    name: str,
+    level: OrgLevel,
+    region: str,
+    parent: UnionOrg | None,
     kind: OrgKind = OrgKind.FEDERATION,
 ) -> UnionOrg:
     org = UnionOrg(
-        code=union_code(region, level is OrgLevel.GRASSROOTS), name=name, level=level,
-        kind=kind, region_code=region, parent_id=parent.id if parent else None, path="",
+        code=union_code(region, level is OrgLevel.GRASSROOTS),
+        name=name,
+        level=level,
+        kind=kind,
+        region_code=region,
+        parent_id=parent.id if parent else None,
+        path="",
     )
     s.add(org)
     s.flush()
@@ -72,9 +81,14 @@ def make_org(
 def make_enterprise(s: Session, org: UnionOrg, name: str, division: str = "06") -> Enterprise:
     n = next(_seq)
     ent = Enterprise(
-        uscc=make_uscc("9", "1", org.region_code, f"{n:08d}"), name=name,
-        industry_division=division, ownership=Ownership.STATE, size_class=SizeClass.LARGE,
-        region_code=org.region_code, employee_count=1000, org_id=org.id,
+        uscc=make_uscc("9", "1", org.region_code, f"{n:08d}"),
+        name=name,
+        industry_division=division,
+        ownership=Ownership.STATE,
+        size_class=SizeClass.LARGE,
+        region_code=org.region_code,
+        employee_count=1000,
+        org_id=org.id,
     )
     s.add(ent)
     s.flush()
@@ -82,22 +96,34 @@ def make_enterprise(s: Session, org: UnionOrg, name: str, division: str = "06") 
 
 
 def make_member(
-    s: Session, crypto: FieldCrypto, org: UnionOrg, ent: Enterprise | None, name: str,
-    id_number: str, phone: str | None = None,
+    s: Session,
+    crypto: FieldCrypto,
+    org: UnionOrg,
+    ent: Enterprise | None,
+    name: str,
+    id_number: str,
+    phone: str | None = None,
     employment_form: EmploymentForm = EmploymentForm.STANDARD,
 ) -> Member:
     birth = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
     member = Member(
-        member_no=f"T{next(_seq):09d}", name=name,
-        gender=Gender.MALE if int(id_number[16]) % 2 else Gender.FEMALE, birth_date=birth,
+        member_no=f"T{next(_seq):09d}",
+        name=name,
+        gender=Gender.MALE if int(id_number[16]) % 2 else Gender.FEMALE,
+        birth_date=birth,
         id_number_enc=crypto.encrypt(id_number, ID_FIELD),
         id_number_bidx=crypto.blind_index(id_number, ID_FIELD),
         phone_enc=crypto.encrypt(phone, PHONE_FIELD) if phone else None,
         phone_bidx=crypto.blind_index(phone, PHONE_FIELD) if phone else None,
-        ethnicity="汉族", education=Education.SENIOR, org_id=org.id,
-        enterprise_id=ent.id if ent else None, occupation="采煤工",
-        skill_level=SkillLevel.INTERMEDIATE, employment_form=employment_form,
-        join_date=dt.date(2010, 5, 1), status=MemberStatus.ACTIVE,
+        ethnicity="汉族",
+        education=Education.SENIOR,
+        org_id=org.id,
+        enterprise_id=ent.id if ent else None,
+        occupation="采煤工",
+        skill_level=SkillLevel.INTERMEDIATE,
+        employment_form=employment_form,
+        join_date=dt.date(2010, 5, 1),
+        status=MemberStatus.ACTIVE,
     )
     s.add(member)
     s.flush()
@@ -108,8 +134,12 @@ def make_user(
     s: Session, username: str, role: Role, org: UnionOrg, member: Member | None = None
 ) -> User:
     user = User(
-        username=username, display_name=username, password_hash=password_hash(), role=role,
-        org_id=org.id, member_id=member.id if member else None,
+        username=username,
+        display_name=username,
+        password_hash=password_hash(),
+        role=role,
+        org_id=org.id,
+        member_id=member.id if member else None,
     )
     s.add(user)
     s.flush()
@@ -161,14 +191,27 @@ def build_world(s: Session, crypto: FieldCrypto) -> World:
     member_a = make_member(s, crypto, union_a, ent_a, "张三丰", id_a, phone_a)
     member_b = make_member(s, crypto, union_b, ent_b, "李四", id_b, phone_b)
     world = World(
-        province, city_a, city_b, union_a, union_b, ent_a, ent_b, dept_a,
-        member_a, member_b, id_a, id_b, phone_a, phone_b,
+        province,
+        city_a,
+        city_b,
+        union_a,
+        union_b,
+        ent_a,
+        ent_b,
+        dept_a,
+        member_a,
+        member_b,
+        id_a,
+        id_b,
+        phone_a,
+        phone_b,
     )
     for name, role, org, member in [
         ("admin", Role.SYSTEM_ADMIN, province, None),
         ("staff_a", Role.STAFF, city_a, None),
         ("staff_b", Role.STAFF, city_b, None),
         ("orgadmin_a", Role.ORG_ADMIN, union_a, None),
+        ("orgadmin_b", Role.ORG_ADMIN, city_b, None),
         ("analyst", Role.ANALYST, province, None),
         ("auditor", Role.AUDITOR, province, None),
         ("member_a", Role.MEMBER, union_a, member_a),

@@ -15,7 +15,9 @@ Language = Literal["zh-CN", "en"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTUNION_", env_file=None, extra="ignore")
 
-    data_dir: Path = Field(default=Path("var"), description="Runtime data: SQLite file, lake, keys.")
+    data_dir: Path = Field(
+        default=Path("var"), description="Runtime data: SQLite file, lake, keys."
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy URL; empty means a SQLite file under data_dir.",
@@ -41,8 +43,7 @@ class Settings(BaseSettings):
 
     @property
     def key_file(self) -> Path:
-        assert self.secret_key_file is not None  # set by the validator
-        return self.secret_key_file
+        return self.secret_key_file or self.data_dir / "secret.key"
 
     @property
     def lake_dir(self) -> Path:

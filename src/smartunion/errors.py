@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class KeepsTransaction(Exception):  # noqa: N818 (a mixin, not an error of its own)
+class KeepsTransaction(Exception):
     """Mixin: the work done before raising (e.g. the audit event of a refusal) is committed."""
 
 

@@ -14,7 +14,7 @@ from smartunion.security.principal import Principal
 from smartunion.security.scopes import nothing, scoped_org_ids, subtree_org_ids
 
 
-def readable_members(principal: Principal) -> Select[tuple[Member]]:
+def readable_members(principal: Principal) -> Select[Member]:
     if principal.role is Role.MEMBER:
         if principal.member_id is None:
             return select(Member).where(nothing())
@@ -56,9 +56,7 @@ def search(
     stmt = readable_members(principal)
     if q:
         # Name prefix (uses the name index) or an exact member number.
-        stmt = stmt.where(
-            Member.name.startswith(q, autoescape=True) | (Member.member_no == q)
-        )
+        stmt = stmt.where(Member.name.startswith(q, autoescape=True) | (Member.member_no == q))
     if org_path is not None:
         stmt = stmt.where(Member.org_id.in_(subtree_org_ids(org_path)))
     if enterprise_id is not None:

@@ -42,10 +42,16 @@ def _get(session: Session, principal: Principal, member_id: int) -> Member:
 
 def to_list_item(m: Member) -> schemas.MemberListItem:
     return schemas.MemberListItem(
-        id=m.id, member_no=m.member_no, name=mask_name(m.name), gender=m.gender,
-        birth_date=mask_birth_date(m.birth_date), org_id=m.org_id,
-        enterprise_id=m.enterprise_id, occupation=m.occupation,
-        employment_form=m.employment_form, status=m.status,
+        id=m.id,
+        member_no=m.member_no,
+        name=mask_name(m.name),
+        gender=m.gender,
+        birth_date=mask_birth_date(m.birth_date),
+        org_id=m.org_id,
+        enterprise_id=m.enterprise_id,
+        occupation=m.occupation,
+        employment_form=m.employment_form,
+        status=m.status,
     )
 
 
@@ -55,15 +61,25 @@ def to_detail(session: Session, crypto: FieldCrypto, m: Member) -> schemas.Membe
     )
     phone = crypto.decrypt(m.phone_enc, PHONE_FIELD) if m.phone_enc else None
     return schemas.Member(
-        id=m.id, member_no=m.member_no, name=mask_name(m.name), gender=m.gender,
+        id=m.id,
+        member_no=m.member_no,
+        name=mask_name(m.name),
+        gender=m.gender,
         birth_date=mask_birth_date(m.birth_date),
         id_number=mask_id_number(crypto.decrypt(m.id_number_enc, ID_FIELD)),
         phone=mask_phone(phone) if phone else None,
-        ethnicity=m.ethnicity, education=m.education, org_id=m.org_id,
-        org_name=orgs.get(m.org_id, ""), enterprise_id=m.enterprise_id,
+        ethnicity=m.ethnicity,
+        education=m.education,
+        org_id=m.org_id,
+        org_name=orgs.get(m.org_id, ""),
+        enterprise_id=m.enterprise_id,
         enterprise_name=ents.get(m.enterprise_id, "") if m.enterprise_id else "",
-        department_id=m.department_id, occupation=m.occupation, skill_level=m.skill_level,
-        employment_form=m.employment_form, join_date=m.join_date, status=m.status,
+        department_id=m.department_id,
+        occupation=m.occupation,
+        skill_level=m.skill_level,
+        employment_form=m.employment_form,
+        join_date=m.join_date,
+        status=m.status,
     )
 
 
@@ -83,17 +99,32 @@ def list_members(
     principal.require(Permission.MEMBER_READ)
     org_path = org_service.get_org(session, principal, org_id).path if org_id else None
     rows, total = repo.search(
-        session, principal, q=q, org_path=org_path, enterprise_id=enterprise_id,
-        employment_form=employment_form, status=status, offset=(page - 1) * size, limit=size,
+        session,
+        principal,
+        q=q,
+        org_path=org_path,
+        enterprise_id=enterprise_id,
+        employment_form=employment_form,
+        status=status,
+        offset=(page - 1) * size,
+        limit=size,
     )
     filters: dict[str, Any] = {
-        k: v for k, v in {
-            "q": q, "org_id": org_id, "enterprise_id": enterprise_id,
-            "employment_form": employment_form, "status": status,
-        }.items() if v is not None
+        k: v
+        for k, v in {
+            "q": q,
+            "org_id": org_id,
+            "enterprise_id": enterprise_id,
+            "employment_form": employment_form,
+            "status": status,
+        }.items()
+        if v is not None
     }
     audit.record(
-        session, principal, "member.list", object_type="member",
+        session,
+        principal,
+        "member.list",
+        object_type="member",
         details={"ids": [m.id for m in rows], "total": total, "page": page, "filters": filters},
         client_ip=client_ip,
     )
@@ -101,13 +132,21 @@ def list_members(
 
 
 def get_member(
-    session: Session, principal: Principal, crypto: FieldCrypto, member_id: int, *,
+    session: Session,
+    principal: Principal,
+    crypto: FieldCrypto,
+    member_id: int,
+    *,
     client_ip: str = "",
 ) -> schemas.Member:
     _require_read(principal)
     member = _get(session, principal, member_id)
     audit.record(
-        session, principal, "member.read", object_type="member", object_id=member.id,
+        session,
+        principal,
+        "member.read",
+        object_type="member",
+        object_id=member.id,
         client_ip=client_ip,
     )
     return to_detail(session, crypto, member)
@@ -124,26 +163,40 @@ def get_self(
 
 def _recent_reveals(session: Session, principal: Principal) -> int:
     since = utcnow() - dt.timedelta(hours=1)
-    return session.scalar(
-        select(func.count(AuditEvent.id)).where(
-            AuditEvent.actor_user_id == principal.user_id,
-            AuditEvent.action == "member.reveal",
-            AuditEvent.occurred_at >= since,
+    return (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.actor_user_id == principal.user_id,
+                AuditEvent.action == "member.reveal",
+                AuditEvent.occurred_at >= since,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def reveal(
-    session: Session, principal: Principal, crypto: FieldCrypto, member_id: int,
-    request: schemas.RevealRequest, *, client_ip: str = "",
+    session: Session,
+    principal: Principal,
+    crypto: FieldCrypto,
+    member_id: int,
+    request: schemas.RevealRequest,
+    *,
+    client_ip: str = "",
 ) -> schemas.Revealed:
     """Plaintext of chosen fields, for a stated reason; permission-checked, limited, audited."""
     principal.require(Permission.MEMBER_REVEAL)
     member = _get(session, principal, member_id)
     if _recent_reveals(session, principal) >= REVEALS_PER_HOUR:
         audit.record(
-            session, principal, "member.reveal", object_type="member", object_id=member.id,
-            outcome="denied", details={"reason": "rate limit"}, client_ip=client_ip,
+            session,
+            principal,
+            "member.reveal",
+            object_type="member",
+            object_id=member.id,
+            outcome="denied",
+            details={"reason": "rate limit"},
+            client_ip=client_ip,
         )
         raise TooManyRequests(f"at most {REVEALS_PER_HOUR} reveals an hour")
     values: dict[str, str | None] = {}
@@ -151,21 +204,32 @@ def reveal(
         if field == "id_number":
             values[field] = crypto.decrypt(member.id_number_enc, ID_FIELD)
         elif field == "phone":
-            values[field] = crypto.decrypt(member.phone_enc, PHONE_FIELD) if member.phone_enc else None
+            values[field] = (
+                crypto.decrypt(member.phone_enc, PHONE_FIELD) if member.phone_enc else None
+            )
         elif field == "name":
             values[field] = member.name
         else:
             values[field] = member.birth_date.isoformat()
     audit.record(
-        session, principal, "member.reveal", object_type="member", object_id=member.id,
-        details={"fields": sorted(values), "reason": request.reason}, client_ip=client_ip,
+        session,
+        principal,
+        "member.reveal",
+        object_type="member",
+        object_id=member.id,
+        details={"fields": sorted(values), "reason": request.reason},
+        client_ip=client_ip,
     )
     return schemas.Revealed(id=member.id, fields=values)
 
 
 def lookup(
-    session: Session, principal: Principal, crypto: FieldCrypto,
-    request: schemas.LookupRequest, *, client_ip: str = "",
+    session: Session,
+    principal: Principal,
+    crypto: FieldCrypto,
+    request: schemas.LookupRequest,
+    *,
+    client_ip: str = "",
 ) -> list[schemas.MemberListItem]:
     """Exact match on ID number or phone through the blind index; no plaintext is stored."""
     principal.require(Permission.MEMBER_READ)
@@ -181,7 +245,10 @@ def lookup(
         session, principal, id_number_bidx=id_bidx, phone_bidx=phone_bidx
     )
     audit.record(
-        session, principal, "member.lookup", object_type="member",
+        session,
+        principal,
+        "member.lookup",
+        object_type="member",
         details={"by": "id_number" if id_bidx else "phone", "ids": [m.id for m in rows]},
         client_ip=client_ip,
     )
@@ -189,7 +256,10 @@ def lookup(
 
 
 def _check_placement(
-    session: Session, principal: Principal, org_id: int | None, enterprise_id: int | None,
+    session: Session,
+    principal: Principal,
+    org_id: int | None,
+    enterprise_id: int | None,
     department_id: int | None,
 ) -> None:
     if org_id is not None:
@@ -221,17 +291,26 @@ def create_member(
         id_number_bidx=id_bidx,
         phone_enc=crypto.encrypt(data.phone, PHONE_FIELD) if data.phone else None,
         phone_bidx=crypto.blind_index(data.phone, PHONE_FIELD) if data.phone else None,
-        ethnicity=data.ethnicity, education=data.education, org_id=org.id,
-        enterprise_id=data.enterprise_id, department_id=data.department_id,
-        occupation=data.occupation, skill_level=data.skill_level,
-        employment_form=data.employment_form, join_date=data.join_date,
+        ethnicity=data.ethnicity,
+        education=data.education,
+        org_id=org.id,
+        enterprise_id=data.enterprise_id,
+        department_id=data.department_id,
+        occupation=data.occupation,
+        skill_level=data.skill_level,
+        employment_form=data.employment_form,
+        join_date=data.join_date,
         status=MemberStatus.ACTIVE,
     )
     session.add(member)
     session.flush()
     member.member_no = member_number(org.region_code, member.id)
     audit.record(
-        session, principal, "member.create", object_type="member", object_id=member.id,
+        session,
+        principal,
+        "member.create",
+        object_type="member",
+        object_id=member.id,
         details={"org_id": org.id, "fields": sorted(data.model_dump(exclude_none=True))},
     )
     return to_detail(session, crypto, member)
@@ -243,7 +322,10 @@ def member_number(region_code: str, member_id: int) -> str:
 
 
 def update_member(
-    session: Session, principal: Principal, crypto: FieldCrypto, member_id: int,
+    session: Session,
+    principal: Principal,
+    crypto: FieldCrypto,
+    member_id: int,
     data: schemas.MemberUpdate,
 ) -> schemas.Member:
     principal.require(Permission.MEMBER_WRITE)
@@ -262,7 +344,11 @@ def update_member(
         else:
             setattr(member, field, value)
     audit.record(
-        session, principal, "member.update", object_type="member", object_id=member.id,
+        session,
+        principal,
+        "member.update",
+        object_type="member",
+        object_id=member.id,
         details={"fields": sorted(changed)},
     )
     return to_detail(session, crypto, member)

@@ -29,7 +29,8 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url must be set"
+    if not url:
+        raise RuntimeError("sqlalchemy.url must be set")
     engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)

@@ -12,11 +12,11 @@ from smartunion.security.principal import Principal
 from smartunion.security.scopes import org_in_scope, scoped_org_ids, subtree_org_ids
 
 
-def readable_orgs(principal: Principal) -> Select[tuple[UnionOrg]]:
+def readable_orgs(principal: Principal) -> Select[UnionOrg]:
     return select(UnionOrg).where(org_in_scope(principal))
 
 
-def readable_enterprises(principal: Principal) -> Select[tuple[Enterprise]]:
+def readable_enterprises(principal: Principal) -> Select[Enterprise]:
     return select(Enterprise).where(Enterprise.org_id.in_(scoped_org_ids(principal)))
 
 
@@ -59,7 +59,7 @@ def child_counts(session: Session, parent_ids: Sequence[int]) -> dict[int, int]:
         .where(child.parent_id.in_(parent_ids))
         .group_by(child.parent_id)
     ).all()
-    return {int(pid): int(n) for pid, n in rows}
+    return {int(pid): int(n) for pid, n in rows if pid is not None}
 
 
 def scope_roots(session: Session, principal: Principal) -> Sequence[UnionOrg]:

@@ -38,7 +38,9 @@ class OrgNode(Org):
 
 
 class OrgCreate(BaseModel):
-    code: str = Field(description="Unified social credit code issued by the union registry (81/89…)")
+    code: str = Field(
+        description="Unified social credit code issued by the union registry (81/89…)"
+    )
     name: str = Field(min_length=2, max_length=120)
     level: OrgLevel
     kind: OrgKind = OrgKind.FEDERATION

@@ -38,8 +38,13 @@ def list_orgs(
 ) -> tuple[Sequence[UnionOrg], int]:
     principal.require(Permission.ORG_READ)
     return repo.list_orgs(
-        session, principal, parent_id=parent_id, level=level, q=q,
-        offset=(page - 1) * size, limit=size,
+        session,
+        principal,
+        parent_id=parent_id,
+        level=level,
+        q=q,
+        offset=(page - 1) * size,
+        limit=size,
     )
 
 
@@ -68,15 +73,24 @@ def create_org(session: Session, principal: Principal, data: schemas.OrgCreate) 
     if repo.code_taken(session, data.code):
         raise Conflict(f"union code {data.code} is already registered")
     org = UnionOrg(
-        code=data.code, name=data.name, level=data.level, kind=data.kind,
-        region_code=data.region_code, parent_id=parent.id, path="",
+        code=data.code,
+        name=data.name,
+        level=data.level,
+        kind=data.kind,
+        region_code=data.region_code,
+        parent_id=parent.id,
+        path="",
         enterprise_id=data.enterprise_id,
     )
     session.add(org)
     session.flush()
     org.path = f"{parent.path}{org.id}/"
     audit.record(
-        session, principal, "org.create", object_type="org", object_id=org.id,
+        session,
+        principal,
+        "org.create",
+        object_type="org",
+        object_id=org.id,
         details={"code": org.code, "parent_id": parent.id},
     )
     return org
@@ -91,7 +105,11 @@ def update_org(
     for field, value in changed.items():
         setattr(org, field, value)
     audit.record(
-        session, principal, "org.update", object_type="org", object_id=org.id,
+        session,
+        principal,
+        "org.update",
+        object_type="org",
+        object_id=org.id,
         details={"fields": sorted(changed)},
     )
     return org
@@ -125,8 +143,13 @@ def list_enterprises(
     principal.require(Permission.ENTERPRISE_READ)
     org_path = get_org(session, principal, org_id).path if org_id is not None else None
     return repo.list_enterprises(
-        session, principal, org_path=org_path, industry_division=industry_division, q=q,
-        offset=(page - 1) * size, limit=size,
+        session,
+        principal,
+        org_path=org_path,
+        industry_division=industry_division,
+        q=q,
+        offset=(page - 1) * size,
+        limit=size,
     )
 
 
@@ -141,7 +164,11 @@ def create_enterprise(
     session.add(ent)
     session.flush()
     audit.record(
-        session, principal, "enterprise.create", object_type="enterprise", object_id=ent.id,
+        session,
+        principal,
+        "enterprise.create",
+        object_type="enterprise",
+        object_id=ent.id,
         details={"uscc": ent.uscc, "org_id": ent.org_id},
     )
     return ent
@@ -156,7 +183,11 @@ def update_enterprise(
     for field, value in changed.items():
         setattr(ent, field, value)
     audit.record(
-        session, principal, "enterprise.update", object_type="enterprise", object_id=ent.id,
+        session,
+        principal,
+        "enterprise.update",
+        object_type="enterprise",
+        object_id=ent.id,
         details={"fields": sorted(changed)},
     )
     return ent

@@ -99,7 +99,10 @@ def verify_chain(session: Session, *, batch: int = 10_000) -> tuple[int, ChainBr
     while True:
         rows = (
             session.execute(
-                select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+                select(AuditEvent)
+                .where(AuditEvent.id > last_id)
+                .order_by(AuditEvent.id)
+                .limit(batch)
             )
             .scalars()
             .all()

@@ -87,7 +87,7 @@ class FieldCrypto:
         return out
 
 
-def _bidx_state(key: bytes, field: str) -> hashlib._Hash:
+def _bidx_state(key: bytes, field: str) -> hashlib.blake2b:
     # The field name is mixed in so equal values in different fields do not share a hash.
     state = hashlib.blake2b(key=key, digest_size=16)
     state.update(field.encode() + b"\x00")

@@ -19,11 +19,11 @@ def org_in_scope(principal: Principal) -> ColumnElement[bool]:
     return UnionOrg.path.startswith(principal.org_path, autoescape=True)
 
 
-def scoped_org_ids(principal: Principal) -> Select[tuple[int]]:
+def scoped_org_ids(principal: Principal) -> Select[int]:
     return select(UnionOrg.id).where(org_in_scope(principal))
 
 
-def subtree_org_ids(path: str) -> Select[tuple[int]]:
+def subtree_org_ids(path: str) -> Select[int]:
     return select(UnionOrg.id).where(UnionOrg.path.startswith(path, autoescape=True))
 
 

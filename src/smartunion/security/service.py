@@ -85,8 +85,13 @@ def authenticate(session: Session, username: str, password: str, *, client_ip: s
     if user is None:
         burn_verification(password)
         audit.record(
-            session, None, "auth.login", outcome="failed", username=username[:64],
-            details={"reason": "unknown user"}, client_ip=client_ip,
+            session,
+            None,
+            "auth.login",
+            outcome="failed",
+            username=username[:64],
+            details={"reason": "unknown user"},
+            client_ip=client_ip,
         )
         raise AuthenticationFailed
     if not user.is_active:
@@ -103,13 +108,25 @@ def authenticate(session: Session, username: str, password: str, *, client_ip: s
         user.locked_until = None
         user.last_login_at = now
         audit.record(
-            session, None, "auth.login", object_type="user", object_id=user.id,
-            username=user.username, client_ip=client_ip,
+            session,
+            None,
+            "auth.login",
+            object_type="user",
+            object_id=user.id,
+            username=user.username,
+            client_ip=client_ip,
         )
         return user
     audit.record(
-        session, None, "auth.login", outcome="failed", object_type="user", object_id=user.id,
-        username=user.username, details={"reason": reason}, client_ip=client_ip,
+        session,
+        None,
+        "auth.login",
+        outcome="failed",
+        object_type="user",
+        object_id=user.id,
+        username=user.username,
+        details={"reason": reason},
+        client_ip=client_ip,
     )
     raise AuthenticationFailed
 

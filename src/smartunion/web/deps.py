@@ -52,9 +52,7 @@ def client_ip(request: Request) -> str:
 ClientIp = Annotated[str, Depends(client_ip)]
 
 
-def api_principal(
-    session: DbSession, token: Annotated[str | None, Depends(oauth2)]
-) -> Principal:
+def api_principal(session: DbSession, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     principal = identity.resolve_session(session, token, kind="bearer") if token else None
     if principal is None:
         raise HTTPException(

@@ -35,8 +35,13 @@ def list_enterprises(
     size: PageSize = 50,
 ) -> schemas.Page[schemas.Enterprise]:
     rows, total = orgs.list_enterprises(
-        session, principal, org_id=org_id, industry_division=industry_division, q=q,
-        page=page, size=size,
+        session,
+        principal,
+        org_id=org_id,
+        industry_division=industry_division,
+        q=q,
+        page=page,
+        size=size,
     )
     return schemas.Page(
         items=[orgs.enterprise_out(e) for e in rows], total=total, page=page, size=size

@@ -32,8 +32,16 @@ def list_members(
     size: PageSize = 20,
 ) -> Page[schemas.MemberListItem]:
     items, total = members.list_members(
-        session, principal, q=q, org_id=org_id, enterprise_id=enterprise_id,
-        employment_form=employment_form, status=status, page=page, size=size, client_ip=ip,
+        session,
+        principal,
+        q=q,
+        org_id=org_id,
+        enterprise_id=enterprise_id,
+        employment_form=employment_form,
+        status=status,
+        page=page,
+        size=size,
+        client_ip=ip,
     )
     return Page(items=items, total=total, page=page, size=size)
 

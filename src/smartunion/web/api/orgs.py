@@ -50,9 +50,7 @@ def get_org(org_id: int, principal: ApiPrincipal, session: DbSession) -> schemas
 
 
 @router.post("", response_model=schemas.Org, status_code=201)
-def create_org(
-    data: schemas.OrgCreate, principal: ApiPrincipal, session: DbSession
-) -> schemas.Org:
+def create_org(data: schemas.OrgCreate, principal: ApiPrincipal, session: DbSession) -> schemas.Org:
     return schemas.Org.model_validate(orgs.create_org(session, principal, data))
 
 

@@ -1,0 +1,62 @@
+# SmartUnion: `make demo` to run it, `make test` to test it. Needs only python3 (3.11+), pip, make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+DEMO_MEMBERS ?= 50000
+DEMO_SEED ?= 1
+BENCH_MEMBERS ?= 1000000
+export SMARTUNION_DATA_DIR ?= var
+
+.PHONY: demo install install-dev lint test test-fast browser bench format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/smartunion init
+	$(BIN)/smartunion generate --members $(DEMO_MEMBERS) --seed $(DEMO_SEED) --if-empty
+	$(BIN)/smartunion demo-accounts
+	$(BIN)/smartunion serve --host $(HOST) --port $(PORT)
+
+# Headless Chromium for the browser tests (Debian package; Playwright drives it directly).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium and a CJK font (apt)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null) \
+	  || echo "WARNING: chromium could not be installed; browser tests will be skipped"; }
+
+lint: install-dev
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: install-dev browser lint
+	$(BIN)/pytest
+
+test-fast: install-dev
+	$(BIN)/pytest -x -q -m "not browser and not slow"
+
+format: install-dev
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install-dev
+	mkdir -p bench/results
+	$(BIN)/python bench/run.py --members $(BENCH_MEMBERS) --out bench/results/latest.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -1,0 +1,318 @@
+"""The ``smartunion`` command: set up, generate, serve, manage users and organisations."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from smartunion.config import Settings, get_settings
+from smartunion.db import Database
+from smartunion.errors import Conflict, InvalidInput, NotFound
+from smartunion.orgs.models import UnionOrg
+from smartunion.security import audit
+from smartunion.security import service as identity
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.keys import KeyFileError, load_keyring
+from smartunion.security.models import User
+from smartunion.security.passwords import WeakPassword
+from smartunion.security.permissions import Role
+from smartunion.validation import ValidationError
+
+app = typer.Typer(help="SmartUnion 智慧工会平台", no_args_is_help=True, add_completion=False)
+users_app = typer.Typer(help="Staff and member accounts", no_args_is_help=True)
+orgs_app = typer.Typer(help="Union organisations", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(orgs_app, name="orgs")
+
+console = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+USER_ERRORS = (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ValidationError,
+    WeakPassword,
+    KeyFileError,
+    identity.UserError,
+    ValueError,
+)
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """User mistakes end in one clear line and exit 1, not a traceback."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        raise fail(str(exc)) from None
+    except (OperationalError, ProgrammingError) as exc:
+        text = str(exc.orig) if exc.orig else str(exc)
+        if "no such table" in text or "does not exist" in text:
+            raise fail("the database is not set up: run `smartunion init` first") from None
+        raise fail(f"database error: {text.splitlines()[0]}") from None
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _db(settings: Settings) -> Database:
+    return Database.from_url(settings.database_url, echo=settings.echo_sql)
+
+
+def _crypto(settings: Settings) -> FieldCrypto:
+    return FieldCrypto(load_keyring(settings.key_file))
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, the key file (mode 0600) and the schema (Alembic head)."""
+    from smartunion import schema
+
+    settings = _settings()
+    with user_errors():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        load_keyring(settings.key_file)
+        db = _db(settings)
+        schema.upgrade(db.engine)
+    console.print(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    console.print(f"key file: {settings.key_file}")
+
+
+@app.command()
+def generate(
+    members: Annotated[int, typer.Option(min=1, help="How many members")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same province")] = 0,
+    province: Annotated[str, typer.Option(help="GB/T 2260 province code")] = "140000",
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when members already exist")
+    ] = False,
+) -> None:
+    """Generate a synthetic province (organisations, enterprises, members)."""
+    from smartunion.generate import generate_province
+    from smartunion.members.models import Member
+
+    settings = _settings()
+    with user_errors():
+        db = _db(settings)
+        if if_empty:
+            with db.session() as s:
+                if s.scalar(select(Member.id).limit(1)) is not None:
+                    console.print("members exist already: nothing generated")
+                    return
+        crypto = _crypto(settings)
+        with Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            tasks: dict[str, Any] = {}
+
+            def report(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(phase, total=total)
+                progress.update(tasks[phase], completed=done, total=total)
+
+            result = generate_province(
+                db.engine, crypto, members=members, seed=seed, province=province, progress=report
+            )
+    console.print(result.summary() if hasattr(result, "summary") else result)
+
+
+DEMO_PASSWORD = "Demo-Union-2026"  # noqa: S105 (printed for the demo; documented)
+DEMO_ACCOUNTS = [
+    ("admin", Role.SYSTEM_ADMIN, 0),
+    ("city_admin", Role.ORG_ADMIN, 1),
+    ("county_staff", Role.STAFF, 2),
+    ("analyst", Role.ANALYST, 0),
+    ("auditor", Role.AUDITOR, 0),
+]
+
+
+@app.command("demo-accounts")
+def demo_accounts() -> None:
+    """Create (once) and print the demo accounts: one per role, all with the demo password."""
+    from smartunion.members.models import Member
+
+    settings = _settings()
+    rows: list[tuple[str, str, str]] = []
+    with user_errors(), _db(settings).session() as s:
+        root = s.scalar(select(UnionOrg).where(UnionOrg.parent_id.is_(None)).order_by(UnionOrg.id))
+        if root is None:
+            raise fail("no organisations yet: run `smartunion generate` first")
+        chain = [root]
+        for _ in range(2):
+            child = s.scalar(
+                select(UnionOrg).where(UnionOrg.parent_id == chain[-1].id).order_by(UnionOrg.id)
+            )
+            chain.append(child or chain[-1])
+        accounts: list[tuple[str, Role, UnionOrg, int | None]] = [
+            (name, role, chain[depth], None) for name, role, depth in DEMO_ACCOUNTS
+        ]
+        member = s.scalar(select(Member).order_by(Member.id).limit(1))
+        if member is not None:
+            org = s.get(UnionOrg, member.org_id)
+            if org is not None:
+                accounts.append(("member", Role.MEMBER, org, member.id))
+        for name, role, org, member_id in accounts:
+            if s.scalar(select(User.id).where(User.username == name)) is None:
+                identity.create_user(
+                    s,
+                    None,
+                    username=name,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    org=org,
+                    member_id=member_id,
+                )
+            rows.append((name, str(role), org.name))
+    table = Table(title=f"Demo accounts (password: {DEMO_PASSWORD})")
+    for col in ("username", "role", "organisation"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port (or $PORT)")] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the platform: staff console, member portal, JSON API and docs."""
+    import uvicorn
+
+    from smartunion import schema
+
+    settings = _settings()
+    with user_errors():
+        db = _db(settings)
+        if not schema.is_current(db.engine):
+            raise fail("the database schema is not current: run `smartunion init`")
+        db.engine.dispose()
+    console.print(f"SmartUnion on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "smartunion.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="info",
+    )
+
+
+def _password() -> str:
+    env = os.environ.get("SMARTUNION_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise fail("no password: set SMARTUNION_PASSWORD or run in a terminal")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise fail("passwords differ")
+    return first
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[Role, typer.Option(help="Role", case_sensitive=False)],
+    org: Annotated[str, typer.Option("--org", help="Organisation code (统一社会信用代码)")],
+    member_id: Annotated[int | None, typer.Option(help="For role member: the member id")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the console")] = "",
+) -> None:
+    """Create an account. Password from the prompt or $SMARTUNION_PASSWORD."""
+    settings = _settings()
+    password = _password()
+    with user_errors(), _db(settings).session() as s:
+        target = s.scalar(select(UnionOrg).where(UnionOrg.code == org.strip().upper()))
+        if target is None:
+            raise fail(f"no organisation with code {org}")
+        user = identity.create_user(
+            s,
+            None,
+            username=username,
+            password=password,
+            role=role,
+            org=target,
+            display_name=display_name,
+            member_id=member_id,
+        )
+        console.print(f"created user {user.username} ({role}) at {target.name}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts with role and organisation."""
+    settings = _settings()
+    with user_errors(), _db(settings).session() as s:
+        rows = s.execute(
+            select(User.username, User.role, UnionOrg.code, UnionOrg.name, User.is_active)
+            .join(UnionOrg, UnionOrg.id == User.org_id)
+            .order_by(User.username)
+        ).all()
+        audit.record(s, None, "user.list", username="cli", details={"count": len(rows)})
+    table = Table()
+    for col in ("username", "role", "org code", "organisation", "active"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r[0], str(r[1]), r[2], r[3], "yes" if r[4] else "no")
+    console.print(table)
+
+
+@orgs_app.command("list")
+def orgs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts")] = False,
+    level: Annotated[str | None, typer.Option(help="Only this level")] = None,
+) -> None:
+    """List union organisations (code, name, level, parent code)."""
+    from sqlalchemy.orm import aliased
+
+    settings = _settings()
+    parent = aliased(UnionOrg)
+    with user_errors(), _db(settings).session() as s:
+        stmt = (
+            select(UnionOrg.code, UnionOrg.name, UnionOrg.level, UnionOrg.region_code, parent.code)
+            .outerjoin(parent, parent.id == UnionOrg.parent_id)
+            .order_by(UnionOrg.path)
+        )
+        if level:
+            stmt = stmt.where(UnionOrg.level == level)
+        rows = s.execute(stmt).all()
+    items = [
+        {"code": r[0], "name": r[1], "level": str(r[2]), "region_code": r[3], "parent_code": r[4]}
+        for r in rows
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table()
+    for col in ("code", "name", "level", "region", "parent"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(i["code"], i["name"], i["level"], i["region_code"], i["parent_code"] or "")
+    console.print(table)
