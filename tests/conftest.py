@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from smartunion import schema
 from smartunion.config import Settings
@@ -106,12 +106,12 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Database]:
+def db(engine: Engine, crypto: FieldCrypto) -> Iterator[Database]:
     connection = engine.connect()
     outer = connection.begin()
-    database = Database(engine)
-    database.sessionmaker = sessionmaker(
-        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    database = Database(engine, audit_key=crypto.ring.audit_key)
+    database.sessionmaker = database.make_sessionmaker(
+        connection, join_transaction_mode="create_savepoint"
     )
     yield database
     outer.rollback()

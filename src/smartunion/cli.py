@@ -33,8 +33,10 @@ from smartunion.validation import ValidationError
 app = typer.Typer(help="SmartUnion 智慧工会平台", no_args_is_help=True, add_completion=False)
 users_app = typer.Typer(help="Staff and member accounts", no_args_is_help=True)
 orgs_app = typer.Typer(help="Union organisations", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 err = Console(stderr=True)
@@ -76,11 +78,13 @@ def _settings() -> Settings:
 
 
 def _db(settings: Settings) -> Database:
-    return Database.from_url(settings.database_url, echo=settings.echo_sql)
+    return Database.from_url(
+        settings.database_url, audit_key=_crypto(settings).ring.audit_key, echo=settings.echo_sql
+    )
 
 
 def _crypto(settings: Settings) -> FieldCrypto:
-    return FieldCrypto(load_keyring(settings.key_file))
+    return FieldCrypto.from_file(settings.key_file, cipher=settings.cipher)
 
 
 @app.command()
@@ -91,7 +95,7 @@ def init() -> None:
     settings = _settings()
     with user_errors():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        load_keyring(settings.key_file)
+        load_keyring(settings.key_file, cipher=settings.cipher)
         db = _db(settings)
         schema.upgrade(db.engine)
     console.print(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -316,3 +320,37 @@ def orgs_list(
     for i in items:
         table.add_row(i["code"], i["name"], i["level"], i["region_code"], i["parent_code"] or "")
     console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        bool, typer.Option(help="After a clean run, append a checkpoint to the external file")
+    ] = True,
+) -> None:
+    """Check every event's seal and link; exit 0 if intact, 2 naming the first bad event."""
+    settings = _settings()
+    key = _crypto(settings).ring.audit_key
+    path = settings.audit_checkpoint_file
+    with user_errors(), _db(settings).session() as s:
+        checked, broken = audit.verify_chain(s, key, checkpoints=audit.read_checkpoints(path, key))
+        if broken is not None:
+            err.print(
+                f"[red]audit trail broken at event {broken.event_id}:[/red] {broken.reason} "
+                f"({checked} events before it are intact)",
+                highlight=False,
+            )
+            raise typer.Exit(code=2)
+        if checkpoint:
+            audit.append_checkpoint(path, key, s)
+    console.print(f"audit trail intact: {checked} events verified")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Record the latest event's id and seal in the external checkpoint file (run it often)."""
+    settings = _settings()
+    key = _crypto(settings).ring.audit_key
+    with user_errors(), _db(settings).session() as s:
+        cp = audit.append_checkpoint(settings.audit_checkpoint_file, key, s)
+    console.print(f"checkpoint at event {cp.event_id}" if cp else "no events yet")

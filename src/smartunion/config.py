@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh-CN", "en"]
+Cipher = Literal["aes-256-gcm", "sm4-gcm"]
 
 
 class Settings(BaseSettings):
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
         description="Field-encryption and signing keys; created with mode 0600 on first use.",
     )
     language: Language = "zh-CN"
+    cipher: Cipher = Field(
+        default="aes-256-gcm",
+        description="Cipher for new keys: aes-256-gcm, or sm4-gcm (with HMAC-SM3 blind indexes)",
+    )
     session_max_age_seconds: int = 8 * 3600
     session_idle_seconds: int = 30 * 60
     api_token_seconds: int = 3600
@@ -44,6 +49,11 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def audit_checkpoint_file(self) -> Path:
+        """Outside the database on purpose: it must survive someone who can edit the DB."""
+        return self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def lake_dir(self) -> Path:

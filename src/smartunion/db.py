@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, func
+from sqlalchemy import Connection, DateTime, Engine, Enum, MetaData, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -110,15 +110,34 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 class Database:
-    """Engine plus session factory; tests swap the factory to bind an outer transaction."""
+    """Engine plus session factory; tests swap the factory to bind an outer transaction.
 
-    def __init__(self, engine: Engine) -> None:
+    ``audit_key`` seals the audit chain (``security.audit``); sessions carry it in
+    ``session.info`` so that every service can append audit events without plumbing.
+    """
+
+    def __init__(
+        self, engine: Engine, *, audit_key: bytes | None = None, audit_alg: str = "hmac-sha256"
+    ) -> None:
         self.engine = engine
-        self.sessionmaker: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        self.audit_key = audit_key
+        self.audit_alg = audit_alg
+        self.sessionmaker: sessionmaker[Session] = self.make_sessionmaker(engine)
+
+    def make_sessionmaker(self, bind: Engine | Connection, **kw: Any) -> sessionmaker[Session]:
+        info = {"audit_key": self.audit_key, "audit_alg": self.audit_alg}
+        return sessionmaker(bind=bind, expire_on_commit=False, info=info, **kw)
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False) -> Database:
-        return cls(make_engine(url, echo=echo))
+    def from_url(
+        cls,
+        url: str,
+        *,
+        audit_key: bytes | None = None,
+        audit_alg: str = "hmac-sha256",
+        echo: bool = False,
+    ) -> Database:
+        return cls(make_engine(url, echo=echo), audit_key=audit_key, audit_alg=audit_alg)
 
     @property
     def dialect(self) -> str:

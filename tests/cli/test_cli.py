@@ -38,9 +38,12 @@ def initialised(data_dir: Path) -> Path:
 
 
 def _world(data_dir: Path) -> None:
-    db = Database.from_url(f"sqlite:///{data_dir / 'smartunion.db'}")
+    crypto = FieldCrypto(load_keyring(data_dir / "secret.key"))
+    db = Database.from_url(
+        f"sqlite:///{data_dir / 'smartunion.db'}", audit_key=crypto.ring.audit_key
+    )
     with db.session() as s:
-        build_world(s, FieldCrypto(load_keyring(data_dir / "secret.key")))
+        build_world(s, crypto)
     db.engine.dispose()
 
 

@@ -33,8 +33,8 @@ def test_no_plaintext_in_sqlite_file_or_logs(
     db_path = tmp_path / "plain.db"
     url = f"sqlite:///{db_path}"
     schema.upgrade(make_engine(url))
-    db = Database.from_url(url)
     crypto = FieldCrypto(KeyRing.generate())
+    db = Database.from_url(url, audit_key=crypto.ring.audit_key)
     with db.session() as s:
         world = build_world(s, crypto)
         tokens = dict(world.tokens)
@@ -48,8 +48,13 @@ def test_no_plaintext_in_sqlite_file_or_logs(
             "/api/v1/members",
             headers=headers,
             json={
-                "name": "赵六", "id_number": new_id, "phone": new_phone, "education": "college",
-                "org_id": world.union_a.id, "occupation": "电工", "join_date": "2016-03-01",
+                "name": "赵六",
+                "id_number": new_id,
+                "phone": new_phone,
+                "education": "college",
+                "org_id": world.union_a.id,
+                "occupation": "电工",
+                "join_date": "2016-03-01",
             },
         )
         assert created.status_code == 201, created.text
@@ -57,15 +62,16 @@ def test_no_plaintext_in_sqlite_file_or_logs(
             "/api/v1/members",
             headers=headers,
             json={
-                "name": "钱七", "id_number": bad_id, "education": "college",
-                "org_id": world.union_a.id, "occupation": "电工",
+                "name": "钱七",
+                "id_number": bad_id,
+                "education": "college",
+                "org_id": world.union_a.id,
+                "occupation": "电工",
             },
         )
         assert rejected.status_code == 422
         assert bad_id not in rejected.text  # errors name the field, never echo the value
-        found = client.post(
-            "/api/v1/members/lookup", headers=headers, json={"phone": new_phone}
-        )
+        found = client.post("/api/v1/members/lookup", headers=headers, json={"phone": new_phone})
         assert [m["id"] for m in found.json()] == [created.json()["id"]]
         revealed = client.post(
             f"/api/v1/members/{created.json()['id']}/reveal",

@@ -27,18 +27,23 @@ def get(session: Session, principal: Principal, member_id: int) -> Member | None
 
 
 def get_by_blind_index(
-    session: Session, principal: Principal, *, id_number_bidx: str | None, phone_bidx: str | None
+    session: Session,
+    principal: Principal,
+    *,
+    id_number_bidx: Sequence[str] = (),
+    phone_bidx: Sequence[str] = (),
 ) -> Sequence[Member]:
+    """Exact match; several hashes per value while a key rotation is under way."""
     stmt = readable_members(principal)
-    if id_number_bidx is not None:
-        stmt = stmt.where(Member.id_number_bidx == id_number_bidx)
-    if phone_bidx is not None:
-        stmt = stmt.where(Member.phone_bidx == phone_bidx)
+    if id_number_bidx:
+        stmt = stmt.where(Member.id_number_bidx.in_(id_number_bidx))
+    if phone_bidx:
+        stmt = stmt.where(Member.phone_bidx.in_(phone_bidx))
     return session.scalars(stmt.order_by(Member.id).limit(20)).all()
 
 
-def id_number_taken(session: Session, bidx: str) -> bool:
-    return session.scalar(select(Member.id).where(Member.id_number_bidx == bidx)) is not None
+def id_number_taken(session: Session, bidx: Sequence[str]) -> bool:
+    return session.scalar(select(Member.id).where(Member.id_number_bidx.in_(bidx))) is not None
 
 
 def search(

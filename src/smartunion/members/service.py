@@ -233,12 +233,13 @@ def lookup(
 ) -> list[schemas.MemberListItem]:
     """Exact match on ID number or phone through the blind index; no plaintext is stored."""
     principal.require(Permission.MEMBER_READ)
-    id_bidx = phone_bidx = None
+    id_bidx: list[str] = []
+    phone_bidx: list[str] = []
     try:
         if request.id_number is not None:
-            id_bidx = crypto.blind_index(check_citizen_id(request.id_number).number, ID_FIELD)
+            id_bidx = crypto.blind_indexes(check_citizen_id(request.id_number).number, ID_FIELD)
         if request.phone is not None:
-            phone_bidx = crypto.blind_index(check_mobile(request.phone), PHONE_FIELD)
+            phone_bidx = crypto.blind_indexes(check_mobile(request.phone), PHONE_FIELD)
     except ValueError as exc:
         raise InvalidInput("id_number" if request.id_number else "phone", str(exc)) from exc
     rows = repo.get_by_blind_index(
@@ -280,7 +281,7 @@ def create_member(
     _check_placement(session, principal, None, data.enterprise_id, data.department_id)
     cid = check_citizen_id(data.id_number)
     id_bidx = crypto.blind_index(cid.number, ID_FIELD)
-    if repo.id_number_taken(session, id_bidx):
+    if repo.id_number_taken(session, crypto.blind_indexes(cid.number, ID_FIELD)):
         raise Conflict("a member with this ID number already exists")
     member = Member(
         member_no="",

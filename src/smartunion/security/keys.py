@@ -1,8 +1,12 @@
-"""Key file: versioned data keys, blind-index keys and the signing key.
+"""Key file: versioned data keys, versioned blind-index keys and the signing key.
 
 The file is JSON, created with mode 0600 on first use and never committed. Keys are
 versioned so that ``smartunion keys rotate`` can move data to a new key while old
-ciphertexts stay readable.
+ciphertexts stay readable. Two algorithm profiles:
+
+- ``aes-256-gcm``: AES-256-GCM data keys, keyed BLAKE2b blind indexes (the default);
+- ``sm4-gcm``: SM4-GCM data keys (GB/T 32907), HMAC-SM3 blind indexes (GB/T 32905), for
+  deployments that must use the national algorithms.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 Cipher = Literal["aes-256-gcm", "sm4-gcm"]
+BlindAlgorithm = Literal["blake2b", "hmac-sm3"]
 KEY_FILE_FORMAT = 1
+CIPHERS: tuple[Cipher, ...] = ("aes-256-gcm", "sm4-gcm")
+_KEY_BYTES: dict[Cipher, int] = {"aes-256-gcm": 32, "sm4-gcm": 16}
+_BLIND_FOR: dict[Cipher, BlindAlgorithm] = {"aes-256-gcm": "blake2b", "sm4-gcm": "hmac-sm3"}
 
 
 class KeyFileError(RuntimeError):
@@ -39,11 +51,18 @@ class DataKey:
 
 
 @dataclass(frozen=True)
+class BlindKey:
+    version: int
+    algorithm: BlindAlgorithm
+    key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class KeyRing:
     data_keys: dict[int, DataKey]
     current: int
-    blind_index_keys: dict[int, bytes] = field(repr=False)
-    blind_index_current: int
+    blind_keys: dict[int, BlindKey]
+    blind_current: int
     signing_key: bytes = field(repr=False)
 
     @property
@@ -51,18 +70,52 @@ class KeyRing:
         return self.data_keys[self.current]
 
     @property
-    def blind_index_key(self) -> bytes:
-        return self.blind_index_keys[self.blind_index_current]
+    def blind_key(self) -> BlindKey:
+        return self.blind_keys[self.blind_current]
+
+    def derive(self, purpose: bytes, length: int = 32) -> bytes:
+        """A key for one purpose (CSRF, audit chain, backups), independent of the others."""
+        return HKDF(hashes.SHA256(), length, salt=None, info=purpose).derive(self.signing_key)
+
+    @cached_property
+    def audit_key(self) -> bytes:
+        return self.derive(b"smartunion-audit-chain-v1")
 
     @classmethod
     def generate(cls, cipher: Cipher = "aes-256-gcm") -> KeyRing:
-        key_len = 32 if cipher == "aes-256-gcm" else 16
         return cls(
-            data_keys={1: DataKey(1, cipher, secrets.token_bytes(key_len))},
+            data_keys={1: DataKey(1, cipher, secrets.token_bytes(_KEY_BYTES[cipher]))},
             current=1,
-            blind_index_keys={1: secrets.token_bytes(32)},
-            blind_index_current=1,
+            blind_keys={1: BlindKey(1, _BLIND_FOR[cipher], secrets.token_bytes(32))},
+            blind_current=1,
             signing_key=secrets.token_bytes(32),
+        )
+
+    def with_new_version(self, cipher: Cipher) -> KeyRing:
+        """A new current data key and blind-index key; old versions stay for decryption."""
+        version = max(self.data_keys) + 1
+        blind_version = max(self.blind_keys) + 1
+        return replace(
+            self,
+            data_keys={
+                **self.data_keys,
+                version: DataKey(version, cipher, secrets.token_bytes(_KEY_BYTES[cipher])),
+            },
+            current=version,
+            blind_keys={
+                **self.blind_keys,
+                blind_version: BlindKey(blind_version, _BLIND_FOR[cipher], secrets.token_bytes(32)),
+            },
+            blind_current=blind_version,
+        )
+
+    def without_versions(self, data_versions: set[int], blind_versions: set[int]) -> KeyRing:
+        if self.current in data_versions or self.blind_current in blind_versions:
+            raise KeyFileError("the current key cannot be retired")
+        return replace(
+            self,
+            data_keys={v: k for v, k in self.data_keys.items() if v not in data_versions},
+            blind_keys={v: k for v, k in self.blind_keys.items() if v not in blind_versions},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -73,8 +126,11 @@ class KeyRing:
                 for k in self.data_keys.values()
             },
             "current": self.current,
-            "blind_index_keys": {str(v): _b64(k) for v, k in self.blind_index_keys.items()},
-            "blind_index_current": self.blind_index_current,
+            "blind_keys": {
+                str(k.version): {"algorithm": k.algorithm, "key": _b64(k.key)}
+                for k in self.blind_keys.values()
+            },
+            "blind_current": self.blind_current,
             "signing_key": _b64(self.signing_key),
         }
 
@@ -83,23 +139,28 @@ class KeyRing:
         if data.get("format") != KEY_FILE_FORMAT:
             raise KeyFileError(f"unsupported key file format {data.get('format')!r}")
         try:
-            data_keys = {
-                int(v): DataKey(int(v), k["cipher"], _unb64(k["key"]))
-                for v, k in data["data_keys"].items()
-            }
             ring = cls(
-                data_keys=data_keys,
+                data_keys={
+                    int(v): DataKey(int(v), k["cipher"], _unb64(k["key"]))
+                    for v, k in data["data_keys"].items()
+                },
                 current=int(data["current"]),
-                blind_index_keys={int(v): _unb64(k) for v, k in data["blind_index_keys"].items()},
-                blind_index_current=int(data["blind_index_current"]),
+                blind_keys={
+                    int(v): BlindKey(int(v), k["algorithm"], _unb64(k["key"]))
+                    for v, k in data["blind_keys"].items()
+                },
+                blind_current=int(data["blind_current"]),
                 signing_key=_unb64(data["signing_key"]),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise KeyFileError(f"key file is damaged: {exc}") from exc
         if ring.current not in ring.data_keys:
             raise KeyFileError("key file names a current data key it does not hold")
-        if ring.blind_index_current not in ring.blind_index_keys:
+        if ring.blind_current not in ring.blind_keys:
             raise KeyFileError("key file names a current blind-index key it does not hold")
+        for key in ring.data_keys.values():
+            if key.cipher not in CIPHERS or len(key.key) != _KEY_BYTES[key.cipher]:
+                raise KeyFileError(f"data key {key.version} is damaged")
         return ring
 
 
@@ -110,14 +171,16 @@ def save_keyring(ring: KeyRing, path: Path) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(ring.to_json(), fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def load_keyring(path: Path, *, create: bool = True) -> KeyRing:
+def load_keyring(path: Path, *, create: bool = True, cipher: Cipher = "aes-256-gcm") -> KeyRing:
     if not path.exists():
         if not create:
             raise KeyFileError(f"key file {path} does not exist")
-        ring = KeyRing.generate()
+        ring = KeyRing.generate(cipher)
         save_keyring(ring, path)
         return ring
     if path.stat().st_mode & 0o077:

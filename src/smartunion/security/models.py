@@ -47,10 +47,9 @@ class AuthSession(Base):
 
 
 class AuditEvent(Base):
-    """One append-only, hash-chained audit event (审计日志).
+    """One append-only, sealed and chained audit event (审计日志); see ``security.audit``.
 
-    ``hash`` covers the canonical JSON of the event and ``prev_hash``; a changed, deleted or
-    inserted row breaks the chain from that point on. Never holds sensitive plaintext.
+    Never holds sensitive plaintext.
     """
 
     __tablename__ = "audit_event"
@@ -71,5 +70,6 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(12), default="ok")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client_ip: Mapped[str] = mapped_column(String(45), default="")
+    alg: Mapped[str] = mapped_column(String(12), default="hmac-sha256")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)

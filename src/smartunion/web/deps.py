@@ -104,8 +104,8 @@ CSRF_COOKIE = "su_csrf"
 
 def csrf_token(state: AppState, cookie_value: str) -> str:
     """Signed double-submit token: a form posted from another site can know neither part."""
-    key = state.crypto.ring.signing_key
-    return hmac.new(key, b"csrf:" + cookie_value.encode(), hashlib.sha256).hexdigest()
+    key = state.crypto.ring.derive(b"smartunion-csrf-v1")
+    return hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
 
 
 def check_csrf(request: Request, state: AppState, submitted: str | None) -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from smartunion.config import Settings
 from smartunion.db import Database
 from smartunion.security.crypto import FieldCrypto
-from smartunion.security.keys import load_keyring
 from smartunion.security.service import SessionLimits
 
 
@@ -20,11 +19,11 @@ class AppState:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppState:
-        return cls(
-            settings=settings,
-            db=Database.from_url(settings.database_url, echo=settings.echo_sql),
-            crypto=FieldCrypto(load_keyring(settings.key_file)),
+        crypto = FieldCrypto.from_file(settings.key_file, cipher=settings.cipher)
+        db = Database.from_url(
+            settings.database_url, audit_key=crypto.ring.audit_key, echo=settings.echo_sql
         )
+        return cls(settings=settings, db=db, crypto=crypto)
 
     @property
     def cookie_limits(self) -> SessionLimits:

@@ -1,0 +1,28 @@
+"""audit seal algorithm: HMAC-SHA256 or HMAC-SM3 per event
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-27 19:16:17.951985
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("alg", sa.String(length=12), nullable=False, server_default="hmac-sha256")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.drop_column("alg")

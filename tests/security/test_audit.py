@@ -1,0 +1,182 @@
+"""The audit chain: intact trails verify; changed, deleted, inserted or truncated ones do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from smartunion.cli import app
+from smartunion.config import get_settings
+from smartunion.db import Database
+from smartunion.security import audit
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.keys import load_keyring
+from smartunion.security.models import AuditEvent
+from tests.factories import World, build_world
+
+runner = CliRunner()
+
+
+def _add_events(session: Session, n: int) -> None:
+    for i in range(n):
+        audit.record(session, None, "test.event", object_id=i, details={"i": i})
+
+
+class TestChain:
+    def test_intact_chain_verifies(
+        self, session: Session, world: World, crypto: FieldCrypto
+    ) -> None:
+        _add_events(session, 5)
+        checked, broken = audit.verify_chain(session, crypto.ring.audit_key)
+        assert broken is None
+        assert checked == session.scalar(select(func.count(AuditEvent.id)))
+
+    def test_changed_event_is_named(self, session: Session, crypto: FieldCrypto) -> None:
+        _add_events(session, 6)
+        session.execute(update(AuditEvent).where(AuditEvent.id == 3).values(details={"i": 99}))
+        _, broken = audit.verify_chain(session, crypto.ring.audit_key)
+        assert broken is not None
+        assert broken.event_id == 3
+
+    def test_recomputed_chain_without_key_fails(
+        self, session: Session, crypto: FieldCrypto
+    ) -> None:
+        """An insider who edits an event and re-seals it with a guessed key is caught."""
+        _add_events(session, 4)
+        target = session.get(AuditEvent, 2)
+        assert target is not None
+        target.details = {"i": "forged"}
+        target.hash = audit.compute_hash(b"not-the-key", target.prev_hash, target)
+        session.flush()
+        _, broken = audit.verify_chain(session, crypto.ring.audit_key)
+        assert broken is not None
+        assert broken.event_id == 2
+
+    def test_deleted_event_is_named(self, session: Session, crypto: FieldCrypto) -> None:
+        _add_events(session, 6)
+        session.execute(delete(AuditEvent).where(AuditEvent.id == 4))
+        _, broken = audit.verify_chain(session, crypto.ring.audit_key)
+        assert broken is not None
+        assert broken.event_id == 4
+        assert "missing" in broken.reason
+
+    def test_inserted_event_is_caught(self, session: Session, crypto: FieldCrypto) -> None:
+        _add_events(session, 3)
+        # Make room after event 2 and slip a forged event in, relinking what follows.
+        session.execute(update(AuditEvent).where(AuditEvent.id == 3).values(id=4))
+        forged = AuditEvent(
+            id=3,
+            occurred_at=session.get(AuditEvent, 2).occurred_at,  # type: ignore[union-attr]
+            action="auth.login",
+            details={},
+            alg="hmac-sha256",
+            prev_hash=session.get(AuditEvent, 2).hash,  # type: ignore[union-attr]
+            hash="f" * 64,
+        )
+        session.add(forged)
+        session.flush()
+        _, broken = audit.verify_chain(session, crypto.ring.audit_key)
+        assert broken is not None
+        assert broken.event_id == 3
+
+    def test_truncated_tail_is_caught_by_checkpoint(
+        self, session: Session, crypto: FieldCrypto, tmp_path: Path
+    ) -> None:
+        key = crypto.ring.audit_key
+        _add_events(session, 5)
+        path = tmp_path / "cp.jsonl"
+        cp = audit.append_checkpoint(path, key, session)
+        assert cp is not None
+        session.execute(delete(AuditEvent).where(AuditEvent.id >= cp.event_id - 1))
+        _, broken = audit.verify_chain(session, key, checkpoints=audit.read_checkpoints(path, key))
+        assert broken is not None
+        assert broken.event_id == cp.event_id
+        assert "truncated" in broken.reason
+
+    def test_forged_checkpoint_line_is_refused(
+        self, session: Session, crypto: FieldCrypto, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "cp.jsonl"
+        path.write_text(json.dumps({"event_id": 1, "hash": "0" * 64, "mac": "0" * 64}) + "\n")
+        with pytest.raises(ValueError, match="damaged or forged"):
+            audit.read_checkpoints(path, crypto.ring.audit_key)
+
+    def test_sm3_profile_chain(self, db: Database, crypto: FieldCrypto) -> None:
+        db.audit_alg = "hmac-sm3"
+        db.sessionmaker = db.make_sessionmaker(
+            db.sessionmaker.kw["bind"], join_transaction_mode="create_savepoint"
+        )
+        with db.session() as s:
+            _add_events(s, 3)
+            assert {e.alg for e in s.scalars(select(AuditEvent))} == {"hmac-sm3"}
+            _, broken = audit.verify_chain(s, crypto.ring.audit_key)
+            assert broken is None
+
+    def test_personal_reads_are_audited_without_plaintext(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        client.get(f"/api/v1/members/{world.member_a.id}", headers=world.auth("staff_a"))
+        client.post(
+            "/api/v1/members/lookup", json={"id_number": world.id_a}, headers=world.auth("staff_a")
+        )
+        client.get("/api/v1/members", params={"q": "张"}, headers=world.auth("staff_a"))
+        with db.session() as s:
+            events = s.scalars(select(AuditEvent).where(AuditEvent.actor_username == "staff_a"))
+            by_action = {e.action: e for e in events}
+        assert by_action["member.read"].object_id == str(world.member_a.id)
+        assert by_action["member.lookup"].details["ids"] == [world.member_a.id]
+        assert by_action["member.list"].details["ids"] == [world.member_a.id]
+        for event in by_action.values():
+            assert world.id_a not in repr(event.details)
+            assert world.phone_a not in repr(event.details)
+
+
+class TestCli:
+    @pytest.fixture
+    def data_dir(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.setenv("SMARTUNION_DATA_DIR", str(tmp_path))
+        monkeypatch.delenv("SMARTUNION_DATABASE_URL", raising=False)
+        get_settings.cache_clear()
+        assert runner.invoke(app, ["init"]).exit_code == 0
+        crypto = FieldCrypto(load_keyring(tmp_path / "secret.key"))
+        db = Database.from_url(
+            f"sqlite:///{tmp_path / 'smartunion.db'}", audit_key=crypto.ring.audit_key
+        )
+        with db.session() as s:
+            build_world(s, crypto)
+            _add_events(s, 5)
+        db.engine.dispose()
+        yield tmp_path
+        get_settings.cache_clear()
+
+    def _db(self, data_dir: Path) -> Database:
+        return Database.from_url(f"sqlite:///{data_dir / 'smartunion.db'}")
+
+    def test_verify_ok_then_tamper(self, data_dir: Path) -> None:
+        ok = runner.invoke(app, ["audit", "verify"])
+        assert ok.exit_code == 0, ok.output
+        assert "intact" in ok.output
+        db = self._db(data_dir)
+        with db.engine.begin() as conn:
+            conn.execute(update(AuditEvent).where(AuditEvent.id == 2).values(outcome="ok!"))
+        db.engine.dispose()
+        bad = runner.invoke(app, ["audit", "verify"])
+        assert bad.exit_code == 2
+        assert "event 2" in bad.output
+
+    def test_tail_deletion_after_a_verify(self, data_dir: Path) -> None:
+        assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+        db = self._db(data_dir)
+        with db.engine.begin() as conn:
+            last = conn.scalar(select(func.max(AuditEvent.id)))
+            conn.execute(delete(AuditEvent).where(AuditEvent.id == last))
+        db.engine.dispose()
+        bad = runner.invoke(app, ["audit", "verify"])
+        assert bad.exit_code == 2
+        assert "truncated" in bad.output
