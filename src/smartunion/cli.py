@@ -37,6 +37,8 @@ audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=T
 app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="Encryption keys", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err = Console(stderr=True)
@@ -354,3 +356,71 @@ def audit_checkpoint() -> None:
     with user_errors(), _db(settings).session() as s:
         cp = audit.append_checkpoint(settings.audit_checkpoint_file, key, s)
     console.print(f"checkpoint at event {cp.event_id}" if cp else "no events yet")
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    resume: Annotated[
+        bool, typer.Option(help="Finish an interrupted rotation instead of starting a new one")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=100, help="Rows per committed batch")] = 5_000,
+    retire_old: Annotated[
+        bool, typer.Option(help="Afterwards drop old keys no row needs any more")
+    ] = False,
+) -> None:
+    """Re-encrypt every personal field to a new key (online, resumable, audited)."""
+    from smartunion.security import rotation
+
+    settings = _settings()
+    with user_errors():
+        db = _db(settings)
+        with _bar() as progress:
+            tasks: dict[str, Any] = {}
+
+            def report(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(name, total=total)
+                progress.update(tasks[name], completed=done, total=total)
+
+            result = rotation.rotate(
+                db,
+                settings.key_file,
+                cipher=settings.cipher,
+                resume=resume,
+                batch=batch,
+                retire_old=retire_old,
+                progress=report,
+            )
+    console.print(
+        f"now on data key {result.data_version} / blind key {result.blind_version}: "
+        f"{sum(result.rewritten.values())} values re-encrypted in {result.seconds:.1f} s "
+        f"({result.rows_per_second:,.0f}/s)"
+        + (f", retired key versions {result.retired}" if result.retired else "")
+    )
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Key versions in the key file and the versions stored data still uses."""
+    from smartunion.security import rotation
+
+    settings = _settings()
+    with user_errors():
+        ring = load_keyring(settings.key_file, create=False)
+        used = rotation.versions_in_use(_db(settings))
+    for version, key in sorted(ring.data_keys.items()):
+        mark = "current" if version == ring.current else ("in use" if version in used else "unused")
+        console.print(f"data key {version}: {key.cipher} ({mark})")
+    for version, blind in sorted(ring.blind_keys.items()):
+        mark = "current" if version == ring.blind_current else "old"
+        console.print(f"blind-index key {version}: {blind.algorithm} ({mark})")

@@ -9,6 +9,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smartunion.db import Base, TimestampMixin, UTCDateTime, str_enum, utcnow
+from smartunion.security.fields import encrypted_field
 
 
 class Gender(StrEnum):
@@ -104,6 +105,10 @@ class Member(TimestampMixin, Base):
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus, "member_status"), default=MemberStatus.ACTIVE
     )
+
+
+ID_NUMBER = encrypted_field(Member, "id_number_enc", "id_number_bidx", "member.id_number")
+PHONE = encrypted_field(Member, "phone_enc", "phone_bidx", "member.phone")
 
 
 class ConsentRecord(Base):

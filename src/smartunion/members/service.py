@@ -12,7 +12,14 @@ from smartunion.db import utcnow
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.members import repository as repo
 from smartunion.members import schemas
-from smartunion.members.models import EmploymentForm, Gender, Member, MemberStatus
+from smartunion.members.models import (
+    ID_NUMBER,
+    PHONE,
+    EmploymentForm,
+    Gender,
+    Member,
+    MemberStatus,
+)
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
 from smartunion.security import audit
@@ -23,8 +30,8 @@ from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
 from smartunion.validation import check_citizen_id, check_mobile
 
-ID_FIELD = "member.id_number"
-PHONE_FIELD = "member.phone"
+ID_FIELD = ID_NUMBER.name
+PHONE_FIELD = PHONE.name
 REVEALS_PER_HOUR = 30
 
 
