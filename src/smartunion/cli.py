@@ -81,7 +81,10 @@ def _settings() -> Settings:
 
 def _db(settings: Settings) -> Database:
     return Database.from_url(
-        settings.database_url, audit_key=_crypto(settings).ring.audit_key, echo=settings.echo_sql
+        settings.database_url,
+        audit_key=_crypto(settings).ring.audit_key,
+        audit_alg="hmac-sm3" if settings.cipher == "sm4-gcm" else "hmac-sha256",
+        echo=settings.echo_sql,
     )
 
 

@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     session_idle_seconds: int = 30 * 60
     api_token_seconds: int = 3600
     cookie_secure: bool = False
+    totp_required_roles: str = Field(
+        default="system_admin,org_admin",
+        description="Comma-separated roles that must log in with a TOTP second factor",
+    )
+    api_rate_limit: int = Field(
+        default=600, ge=0, description="API requests per minute per token; 0 disables"
+    )
+    login_rate_limit: int = Field(
+        default=20, ge=1, description="Login attempts per minute per client address"
+    )
     echo_sql: bool = False
 
     @model_validator(mode="after")
@@ -49,6 +59,10 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def totp_roles(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.totp_required_roles.split(",") if r.strip())
 
     @property
     def audit_checkpoint_file(self) -> Path:

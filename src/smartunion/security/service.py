@@ -13,22 +13,44 @@ from sqlalchemy.orm import Session
 from smartunion.db import utcnow
 from smartunion.errors import KeepsTransaction
 from smartunion.orgs.models import UnionOrg
-from smartunion.security import audit
-from smartunion.security.models import AuthSession, User
+from smartunion.security import audit, totp
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.models import TOTP_SECRET, AuthSession, User
 from smartunion.security.passwords import burn_verification, hash_password, verify_password
 from smartunion.security.permissions import Role
 from smartunion.security.principal import Principal
 
 MAX_FAILURES = 5
-LOCKOUT = dt.timedelta(minutes=15)
+FIRST_LOCKOUT = dt.timedelta(minutes=1)
+LONGEST_LOCKOUT = dt.timedelta(hours=24)
 
 
 class AuthenticationFailed(KeepsTransaction):
     """Deliberately vague towards the caller: which part was wrong is only in the audit."""
 
 
+class SecondFactorRequired(KeepsTransaction):
+    """The password was right; the account needs a TOTP code with it."""
+
+
+class EnrolmentRequired(KeepsTransaction):
+    """The password was right; the role requires TOTP and the account has none yet."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__("two-factor enrolment required")
+        self.user = user
+
+
 class UserError(ValueError):
     pass
+
+
+def lockout_after(failures: int) -> dt.timedelta | None:
+    """Exponential back-off: 1 min after the 5th failure, doubling, at most a day."""
+    if failures < MAX_FAILURES:
+        return None
+    lock: dt.timedelta = FIRST_LOCKOUT * 2 ** min(failures - MAX_FAILURES, 16)
+    return min(lock, LONGEST_LOCKOUT)
 
 
 @dataclass(frozen=True)
@@ -61,7 +83,8 @@ def create_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, username=username),
+        password_changed_at=utcnow(),
         role=role,
         org_id=org.id,
         member_id=member_id,
@@ -79,56 +102,152 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str, *, client_ip: str = "") -> User:
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    otp: str | None = None,
+    crypto: FieldCrypto | None = None,
+    totp_roles: frozenset[str] = frozenset(),
+    client_ip: str = "",
+) -> User:
+    """Check password (and TOTP where the account has it); lock out with back-off."""
     user = session.scalar(select(User).where(User.username == username))
     now = utcnow()
-    if user is None:
-        burn_verification(password)
+
+    def failed(reason: str) -> AuthenticationFailed:
         audit.record(
             session,
             None,
             "auth.login",
             outcome="failed",
+            object_type="user",
+            object_id=user.id if user else "",
             username=username[:64],
-            details={"reason": "unknown user"},
+            details={"reason": reason},
             client_ip=client_ip,
         )
-        raise AuthenticationFailed
+        return AuthenticationFailed()
+
+    if user is None:
+        burn_verification(password)
+        raise failed("unknown user")
     if not user.is_active:
-        reason = "inactive"
-    elif user.locked_until is not None and user.locked_until > now:
-        reason = "locked"
-    elif not verify_password(user.password_hash, password):
+        raise failed("inactive")
+    if user.locked_until is not None and user.locked_until > now:
+        raise failed("locked")
+    accepted = verify_password(user.password_hash, password)
+    if accepted and user.totp_enabled:
+        if otp is None:
+            audit.record(
+                session,
+                None,
+                "auth.login",
+                outcome="otp_needed",
+                object_type="user",
+                object_id=user.id,
+                username=user.username,
+                client_ip=client_ip,
+            )
+            raise SecondFactorRequired
+        accepted = _accept_totp(user, otp, crypto)
+    if not accepted:
         user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + LOCKOUT
-        reason = "bad password"
-    else:
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = now
+        lock = lockout_after(user.failed_logins)
+        if lock is not None:
+            user.locked_until = now + lock
+        raise failed("bad password or code")
+    if not user.totp_enabled and str(user.role) in totp_roles:
         audit.record(
             session,
             None,
             "auth.login",
+            outcome="enrol_needed",
             object_type="user",
             object_id=user.id,
             username=user.username,
             client_ip=client_ip,
         )
-        return user
+        raise EnrolmentRequired(user)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
     audit.record(
         session,
         None,
         "auth.login",
-        outcome="failed",
         object_type="user",
         object_id=user.id,
         username=user.username,
-        details={"reason": reason},
         client_ip=client_ip,
     )
-    raise AuthenticationFailed
+    return user
+
+
+def _accept_totp(user: User, code: str, crypto: FieldCrypto | None) -> bool:
+    if crypto is None or user.totp_secret_enc is None:
+        raise RuntimeError("TOTP check needs the field crypto")
+    secret = crypto.decrypt(user.totp_secret_enc, TOTP_SECRET.name)
+    step = totp.matching_step(secret, code)
+    # A code is good once: a replayed (or older) step is refused.
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    return True
+
+
+def begin_totp_enrolment(session: Session, user: User, crypto: FieldCrypto) -> str:
+    """A fresh secret, stored encrypted and not yet active; shown to the user once."""
+    secret = totp.new_secret()
+    user.totp_secret_enc = crypto.encrypt(secret, TOTP_SECRET.name)
+    user.totp_enabled = False
+    user.totp_last_step = None
+    session.flush()
+    return secret
+
+
+def confirm_totp_enrolment(
+    session: Session, user: User, crypto: FieldCrypto, code: str, *, client_ip: str = ""
+) -> bool:
+    if user.totp_secret_enc is None or not _accept_totp(user, code, crypto):
+        audit.record(
+            session,
+            None,
+            "auth.totp_enrol",
+            outcome="failed",
+            object_type="user",
+            object_id=user.id,
+            username=user.username,
+            client_ip=client_ip,
+        )
+        return False
+    user.totp_enabled = True
+    audit.record(
+        session,
+        None,
+        "auth.totp_enrol",
+        object_type="user",
+        object_id=user.id,
+        username=user.username,
+        client_ip=client_ip,
+    )
+    return True
+
+
+def reset_totp(session: Session, actor: Principal | None, user: User) -> None:
+    """For a lost phone: the user enrols again at the next log-in."""
+    user.totp_secret_enc = None
+    user.totp_enabled = False
+    user.totp_last_step = None
+    audit.record(
+        session,
+        actor,
+        "auth.totp_reset",
+        object_type="user",
+        object_id=user.id,
+        username=None if actor else "cli",
+    )
 
 
 def open_session(

@@ -17,7 +17,11 @@ from smartunion import __version__
 from smartunion.config import Settings, get_settings
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.security.principal import PermissionDenied
-from smartunion.security.service import AuthenticationFailed
+from smartunion.security.service import (
+    AuthenticationFailed,
+    EnrolmentRequired,
+    SecondFactorRequired,
+)
 from smartunion.validation import ValidationError as FieldValidationError
 from smartunion.web import pages
 from smartunion.web.api import router as api_router
@@ -81,6 +85,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthenticationFailed)
     async def _auth_failed(_: Request, exc: AuthenticationFailed) -> Response:
         return _error(401, "incorrect username or password", {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(SecondFactorRequired)
+    async def _otp_needed(_: Request, exc: SecondFactorRequired) -> Response:
+        return _error(401, "otp_required", {"WWW-Authenticate": 'Bearer error="otp_required"'})
+
+    @app.exception_handler(EnrolmentRequired)
+    async def _enrol_needed(_: Request, exc: EnrolmentRequired) -> Response:
+        return _error(403, "two-factor enrolment required: enrol in the staff console first")
 
     @app.exception_handler(LoginRequired)
     async def _login(_: Request, exc: LoginRequired) -> Response:

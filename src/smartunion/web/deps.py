@@ -52,13 +52,22 @@ def client_ip(request: Request) -> str:
 ClientIp = Annotated[str, Depends(client_ip)]
 
 
-def api_principal(session: DbSession, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+def api_principal(
+    session: DbSession, state: State, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
     principal = identity.resolve_session(session, token, kind="bearer") if token else None
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="not authenticated",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = f"session:{principal.session_id}"
+    if not state.api_limiter.hit(key):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"more than {state.api_limiter.per_minute} requests a minute",
+            headers={"Retry-After": str(state.api_limiter.retry_after(key))},
         )
     return principal
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from smartunion.config import Settings
 from smartunion.db import Database
 from smartunion.security.crypto import FieldCrypto
+from smartunion.security.ratelimit import RateLimiter
 from smartunion.security.service import SessionLimits
 
 
@@ -16,12 +17,21 @@ class AppState:
     settings: Settings
     db: Database
     crypto: FieldCrypto
+    api_limiter: RateLimiter = field(init=False)
+    login_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api_limiter = RateLimiter(self.settings.api_rate_limit)
+        self.login_limiter = RateLimiter(self.settings.login_rate_limit)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppState:
         crypto = FieldCrypto.from_file(settings.key_file, cipher=settings.cipher)
         db = Database.from_url(
-            settings.database_url, audit_key=crypto.ring.audit_key, echo=settings.echo_sql
+            settings.database_url,
+            audit_key=crypto.ring.audit_key,
+            audit_alg="hmac-sm3" if settings.cipher == "sm4-gcm" else "hmac-sha256",
+            echo=settings.echo_sql,
         )
         return cls(settings=settings, db=db, crypto=crypto)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -31,15 +31,52 @@ class Me(BaseModel):
     permissions: list[Permission]
 
 
-@router.post("/token", response_model=Token, summary="Exchange username and password for a token")
+class LoginForm(OAuth2PasswordRequestForm):
+    """OAuth2 password flow plus ``otp``: the TOTP code, for accounts that have one."""
+
+    def __init__(
+        self,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=256)],
+        otp: Annotated[str | None, Form(max_length=8, description="TOTP code")] = None,
+    ) -> None:
+        super().__init__(username=username, password=password)
+        self.otp = otp
+
+
+@router.post(
+    "/token",
+    response_model=Token,
+    summary="Exchange username, password (and TOTP code) for a token",
+    responses={
+        401: {"description": "Wrong credentials, or `otp_required`: send the TOTP code too"},
+        403: {"description": "The role requires TOTP: enrol in the staff console first"},
+        429: {"description": "Too many attempts from this address"},
+    },
+)
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Depends()],
     session: DbSession,
     state: State,
     ip: ClientIp,
 ) -> Token:
-    # AuthenticationFailed becomes a 401 in the app, after its audit event is committed.
-    user = identity.authenticate(session, form.username, form.password, client_ip=ip)
+    if not state.login_limiter.hit("login", ip):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="too many log-in attempts; wait a minute",
+            headers={"Retry-After": str(state.login_limiter.retry_after("login", ip))},
+        )
+    # AuthenticationFailed, SecondFactorRequired and EnrolmentRequired become 401/401/403 in
+    # the app, after their audit events are committed.
+    user = identity.authenticate(
+        session,
+        form.username,
+        form.password,
+        otp=form.otp,
+        crypto=state.crypto,
+        totp_roles=state.settings.totp_roles,
+        client_ip=ip,
+    )
     seconds = state.settings.api_token_seconds
     token = identity.open_session(
         session, user, kind="bearer", lifetime=dt.timedelta(seconds=seconds), client_ip=ip
