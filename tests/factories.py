@@ -29,7 +29,7 @@ from smartunion.orgs.models import (
 )
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
-from smartunion.security.models import User
+from smartunion.security.models import SecurityAlert, User
 from smartunion.security.passwords import hash_password
 from smartunion.security.permissions import Role
 from smartunion.validation import citizen_id_check_digit, make_uscc
@@ -130,6 +130,39 @@ def make_member(
     return member
 
 
+def bulk_members(
+    s: Session, crypto: FieldCrypto, org: UnionOrg, ent: Enterprise | None, n: int, prefix: str
+) -> None:
+    """``n`` members in one flush: distinct valid ID numbers of the organisation's county."""
+    ids = [
+        citizen_id(org.region_code, f"19{70 + i % 30:02d}{1 + i % 12:02d}{1 + i % 28:02d}", i % 997)
+        for i in range(n)
+    ]
+    encrypted = crypto.encrypt_many(ids, ID_FIELD)
+    blind = crypto.blind_index_many(ids, ID_FIELD)
+    s.add_all(
+        Member(
+            member_no=f"T{next(_seq):09d}",
+            name=f"{prefix}{i}",
+            gender=Gender.MALE if int(number[16]) % 2 else Gender.FEMALE,
+            birth_date=dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
+            id_number_enc=enc,
+            id_number_bidx=bidx,
+            ethnicity="汉族",
+            education=Education.SENIOR,
+            org_id=org.id,
+            enterprise_id=ent.id if ent else None,
+            occupation="采煤工",
+            skill_level=SkillLevel.JUNIOR,
+            employment_form=EmploymentForm.STANDARD,
+            join_date=dt.date(2015, 1, 1),
+            status=MemberStatus.ACTIVE,
+        )
+        for i, (number, enc, bidx) in enumerate(zip(ids, encrypted, blind, strict=True))
+    )
+    s.flush()
+
+
 def make_user(
     s: Session, username: str, role: Role, org: UnionOrg, member: Member | None = None
 ) -> User:
@@ -167,6 +200,7 @@ class World:
     users: dict[str, User] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
+    alert_a_id: int = 0
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -212,6 +246,8 @@ def build_world(s: Session, crypto: FieldCrypto) -> World:
         ("staff_b", Role.STAFF, city_b, None),
         ("orgadmin_a", Role.ORG_ADMIN, union_a, None),
         ("orgadmin_b", Role.ORG_ADMIN, city_b, None),
+        ("officer", Role.SECURITY_OFFICER, province, None),
+        ("officer_b", Role.SECURITY_OFFICER, city_b, None),
         ("analyst", Role.ANALYST, province, None),
         ("auditor", Role.AUDITOR, province, None),
         ("member_a", Role.MEMBER, union_a, member_a),
@@ -225,4 +261,14 @@ def build_world(s: Session, crypto: FieldCrypto) -> World:
         world.cookies[name] = identity.open_session(
             s, user, kind="cookie", lifetime=dt.timedelta(hours=1)
         )
+    alert = SecurityAlert(
+        user_id=world.users["staff_a"].id,
+        kind="bulk_read",
+        severity="warning",
+        message="test alert",
+        details={},
+    )
+    s.add(alert)
+    s.flush()
+    world.alert_a_id = alert.id
     return world

@@ -24,6 +24,7 @@ from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
+from smartunion.security.guard import GuardPolicy
 from smartunion.security.keys import KeyFileError, load_keyring
 from smartunion.security.models import User
 from smartunion.security.passwords import WeakPassword
@@ -84,6 +85,7 @@ def _db(settings: Settings) -> Database:
         settings.database_url,
         audit_key=_crypto(settings).ring.audit_key,
         audit_alg="hmac-sm3" if settings.cipher == "sm4-gcm" else "hmac-sha256",
+        guard_policy=GuardPolicy.from_settings(settings),
         echo=settings.echo_sql,
     )
 

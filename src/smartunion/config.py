@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     login_rate_limit: int = Field(
         default=20, ge=1, description="Login attempts per minute per client address"
     )
+    # Insider-leak guard (see security/guard.py): counted in personal-data records.
+    guard_min_normal_daily: int = Field(default=100, ge=0)
+    guard_alert_margin: int = Field(default=100, ge=0)
+    guard_hard_margin: int = Field(default=200, ge=1)
+    daily_read_quota: int = Field(default=3000, ge=1)
+    daily_export_quota: int = Field(default=5000, ge=1)
+    export_approval_threshold: int = Field(
+        default=1000, ge=0, description="Exports above this many records need a second person"
+    )
     echo_sql: bool = False
 
     @model_validator(mode="after")

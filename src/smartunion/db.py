@@ -117,15 +117,25 @@ class Database:
     """
 
     def __init__(
-        self, engine: Engine, *, audit_key: bytes | None = None, audit_alg: str = "hmac-sha256"
+        self,
+        engine: Engine,
+        *,
+        audit_key: bytes | None = None,
+        audit_alg: str = "hmac-sha256",
+        guard_policy: Any = None,
     ) -> None:
         self.engine = engine
         self.audit_key = audit_key
         self.audit_alg = audit_alg
+        self.guard_policy = guard_policy  # security.guard.GuardPolicy; None means defaults
         self.sessionmaker: sessionmaker[Session] = self.make_sessionmaker(engine)
 
     def make_sessionmaker(self, bind: Engine | Connection, **kw: Any) -> sessionmaker[Session]:
-        info = {"audit_key": self.audit_key, "audit_alg": self.audit_alg}
+        info = {
+            "audit_key": self.audit_key,
+            "audit_alg": self.audit_alg,
+            "guard_policy": self.guard_policy,
+        }
         return sessionmaker(bind=bind, expire_on_commit=False, info=info, **kw)
 
     @classmethod
@@ -135,9 +145,15 @@ class Database:
         *,
         audit_key: bytes | None = None,
         audit_alg: str = "hmac-sha256",
+        guard_policy: Any = None,
         echo: bool = False,
     ) -> Database:
-        return cls(make_engine(url, echo=echo), audit_key=audit_key, audit_alg=audit_alg)
+        return cls(
+            make_engine(url, echo=echo),
+            audit_key=audit_key,
+            audit_alg=audit_alg,
+            guard_policy=guard_policy,
+        )
 
     @property
     def dialect(self) -> str:

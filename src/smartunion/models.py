@@ -3,16 +3,26 @@
 from smartunion.db import Base
 from smartunion.members.models import ConsentRecord, Member
 from smartunion.orgs.models import Department, Enterprise, UnionOrg
-from smartunion.security.models import AuditEvent, AuthSession, User
+from smartunion.security.models import (
+    AccessCounter,
+    AuditEvent,
+    AuthSession,
+    ExportRequest,
+    SecurityAlert,
+    User,
+)
 
 __all__ = [
+    "AccessCounter",
     "AuditEvent",
     "AuthSession",
     "Base",
     "ConsentRecord",
     "Department",
     "Enterprise",
+    "ExportRequest",
     "Member",
+    "SecurityAlert",
     "UnionOrg",
     "User",
 ]

@@ -83,12 +83,16 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/members/{member}/reveal", lambda w: {"reason": "核实身份信息"}),
     Endpoint("POST", "/api/v1/members/lookup", lambda w: {"id_number": w.id_a}),
     Endpoint("GET", "/api/v1/me/profile", scoped_record=False),
+    Endpoint("GET", "/api/v1/security/alerts", scoped_record=False),
+    Endpoint("POST", "/api/v1/security/alerts/{alert}/resolve", lambda w: {"note": "已核实，误报"}),
 ]
 PUBLIC = {("POST", "/api/v1/auth/token")}
 
 
 def _url(e: Endpoint, w: World) -> str:
-    return e.path.format(member=w.member_a.id, org=w.union_a.id, enterprise=w.ent_a.id)
+    return e.path.format(
+        member=w.member_a.id, org=w.union_a.id, enterprise=w.ent_a.id, alert=w.alert_a_id
+    )
 
 
 def _call(client: TestClient, e: Endpoint, w: World, headers: dict[str, str]) -> Any:
@@ -104,7 +108,8 @@ def test_every_api_route_is_covered() -> None:
             method.upper(),
             path.replace("{member_id}", "{member}")
             .replace("{org_id}", "{org}")
-            .replace("{enterprise_id}", "{enterprise}"),
+            .replace("{enterprise_id}", "{enterprise}")
+            .replace("{alert_id}", "{alert}"),
         )
         for path, operations in app.openapi()["paths"].items()
         if path.startswith("/api/")
@@ -128,8 +133,10 @@ def test_unauthenticated_gets_401(client: TestClient, world: World, endpoint: En
 def test_sibling_branch_cannot_touch_record(
     client: TestClient, world: World, endpoint: Endpoint
 ) -> None:
-    """An org admin of city B (every permission, other branch) gets 404 for branch A's records."""
-    r = _call(client, endpoint, world, world.auth("orgadmin_b"))
+    """An org admin of city B (every permission, other branch) gets 404 for branch A's records;
+    so does city B's security officer for branch A's alerts."""
+    who = "officer_b" if "/security/" in endpoint.path else "orgadmin_b"
+    r = _call(client, endpoint, world, world.auth(who))
     if endpoint.path == "/api/v1/members/lookup":
         # Lookup answers a list; the other branch's member must simply not be in it.
         assert r.status_code == 200
@@ -227,3 +234,11 @@ def test_cookie_session_is_not_a_bearer_token(client: TestClient, world: World) 
         "/api/v1/auth/me", headers={"Authorization": f"Bearer {world.cookies['staff_a']}"}
     )
     assert r.status_code == 401
+
+
+def test_security_officer_sees_only_alerts_in_scope(client: TestClient, world: World) -> None:
+    mine = client.get("/api/v1/security/alerts", headers=world.auth("officer"))
+    assert [a["id"] for a in mine.json()] == [world.alert_a_id]
+    other = client.get("/api/v1/security/alerts", headers=world.auth("officer_b"))
+    assert other.json() == []
+    assert client.get("/api/v1/security/alerts", headers=world.auth("staff_a")).status_code == 403

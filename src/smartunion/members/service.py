@@ -22,7 +22,7 @@ from smartunion.members.models import (
 )
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
-from smartunion.security import audit
+from smartunion.security import audit, guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
 from smartunion.security.models import AuditEvent
@@ -116,6 +116,7 @@ def list_members(
         offset=(page - 1) * size,
         limit=size,
     )
+    guard.charge(session, principal, kind="read", records=len(rows))
     filters: dict[str, Any] = {
         k: v
         for k, v in {
@@ -148,6 +149,7 @@ def get_member(
 ) -> schemas.Member:
     _require_read(principal)
     member = _get(session, principal, member_id)
+    guard.charge(session, principal, kind="read", records=1)
     audit.record(
         session,
         principal,
@@ -206,6 +208,7 @@ def reveal(
             client_ip=client_ip,
         )
         raise TooManyRequests(f"at most {REVEALS_PER_HOUR} reveals an hour")
+    guard.charge(session, principal, kind="reveal", records=1)
     values: dict[str, str | None] = {}
     for field in dict.fromkeys(request.fields):
         if field == "id_number":
@@ -252,6 +255,7 @@ def lookup(
     rows = repo.get_by_blind_index(
         session, principal, id_number_bidx=id_bidx, phone_bidx=phone_bidx
     )
+    guard.charge(session, principal, kind="read", records=len(rows))
     audit.record(
         session,
         principal,

@@ -9,11 +9,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,6 +42,9 @@ class User(TimestampMixin, Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set by the insider-leak guard; only a security officer lifts it.
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    suspended_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # TOTP second factor (RFC 6238); the secret is encrypted like any personal field.
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -92,3 +97,64 @@ class AuditEvent(Base):
     alg: Mapped[str] = mapped_column(String(12), default="hmac-sha256")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AccessCounter(Base):
+    """Personal-data records served to one user in one UTC hour, by kind (read/reveal/export).
+
+    The insider-leak guard counts here rather than in the audit trail: one upserted row per
+    user-hour answers "how much today, how much usually" without scanning events.
+    """
+
+    __tablename__ = "access_counter"
+    __table_args__ = (
+        UniqueConstraint("user_id", "hour", "kind"),
+        Index("ix_access_counter_role_day", "role", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(24))
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    day: Mapped[dt.date] = mapped_column(Date)  # local (Asia/Shanghai) date of the hour
+    kind: Mapped[str] = mapped_column(String(10))
+    records: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SecurityAlert(TimestampMixin, Base):
+    """An alert for the security officer (安全告警): bulk reading, off-hours access, …"""
+
+    __tablename__ = "security_alert"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    severity: Mapped[str] = mapped_column(String(10))  # warning | critical
+    message: Mapped[str] = mapped_column(String(300))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ExportRequest(TimestampMixin, Base):
+    """A request to export personal data (数据导出审批). Over the threshold, or unmasked, it
+    waits for a second authorised person; the file is produced only on download."""
+
+    __tablename__ = "export_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)  # printed in the watermark
+    requested_by: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    dataset: Mapped[str] = mapped_column(String(24))  # "members"
+    org_id: Mapped[int] = mapped_column(ForeignKey("union_org.id"))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    file_format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
+    unmasked: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    record_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12))  # pending|approved|rejected|downloaded
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(String(300), default="")
+    downloaded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -11,6 +11,7 @@ class Role(StrEnum):
     STAFF = "staff"
     ANALYST = "analyst"
     AUDITOR = "auditor"
+    SECURITY_OFFICER = "security_officer"  # 安全管理员: alerts, suspensions
     MEMBER = "member"
 
 
@@ -26,6 +27,9 @@ class Permission(StrEnum):
     USER_MANAGE = "user:manage"
     STATS_READ = "stats:read"
     AUDIT_READ = "audit:read"
+    EXPORT_REQUEST = "export:request"
+    EXPORT_APPROVE = "export:approve"
+    SECURITY_ALERTS = "security:alerts"
     SELF_READ = "self:read"
 
 
@@ -37,17 +41,32 @@ _STAFF = {
     Permission.MEMBER_WRITE,
     Permission.MEMBER_REVEAL,
     Permission.STATS_READ,
+    Permission.EXPORT_REQUEST,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: frozenset(Permission) - {Permission.SELF_READ},
     Role.ORG_ADMIN: frozenset(
-        _STAFF | {Permission.ORG_WRITE, Permission.USER_READ, Permission.USER_MANAGE}
+        _STAFF
+        | {
+            Permission.ORG_WRITE,
+            Permission.USER_READ,
+            Permission.USER_MANAGE,
+            Permission.EXPORT_APPROVE,
+        }
     ),
     Role.STAFF: frozenset(_STAFF),
     # Analysts see aggregates and the organisation tree, never a member record.
     Role.ANALYST: frozenset({Permission.ORG_READ, Permission.STATS_READ}),
     Role.AUDITOR: frozenset({Permission.AUDIT_READ, Permission.ORG_READ, Permission.USER_READ}),
+    Role.SECURITY_OFFICER: frozenset(
+        {
+            Permission.SECURITY_ALERTS,
+            Permission.AUDIT_READ,
+            Permission.ORG_READ,
+            Permission.USER_READ,
+        }
+    ),
     Role.MEMBER: frozenset({Permission.SELF_READ}),
 }
 

@@ -135,6 +135,8 @@ def authenticate(
         raise failed("unknown user")
     if not user.is_active:
         raise failed("inactive")
+    if user.suspended_at is not None:
+        raise failed("suspended")
     if user.locked_until is not None and user.locked_until > now:
         raise failed("locked")
     accepted = verify_password(user.password_hash, password)
@@ -285,7 +287,12 @@ def resolve_session(
         return None
     auth, user, org_path = row
     now = utcnow()
-    if auth.revoked_at is not None or auth.expires_at <= now or not user.is_active:
+    if (
+        auth.revoked_at is not None
+        or auth.expires_at <= now
+        or not user.is_active
+        or user.suspended_at is not None
+    ):
         return None
     if limits is not None and now - auth.last_seen_at > limits.idle:
         return None

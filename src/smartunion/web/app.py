@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from smartunion import __version__
 from smartunion.config import Settings, get_settings
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.principal import PermissionDenied
 from smartunion.security.service import (
     AuthenticationFailed,
@@ -93,6 +94,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EnrolmentRequired)
     async def _enrol_needed(_: Request, exc: EnrolmentRequired) -> Response:
         return _error(403, "two-factor enrolment required: enrol in the staff console first")
+
+    @app.exception_handler(AccessSuspended)
+    async def _suspended(_: Request, exc: AccessSuspended) -> Response:
+        return _error(403, f"{exc}; contact the security officer")
+
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> Response:
+        return _error(429, str(exc))
 
     @app.exception_handler(LoginRequired)
     async def _login(_: Request, exc: LoginRequired) -> Response:

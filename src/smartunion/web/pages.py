@@ -1,5 +1,1037 @@
-"""Staff console and member portal pages (server-rendered)."""
+"""Staff console (``/console``) and member portal (``/m/``): server-rendered Jinja2 pages.
 
-from fastapi import APIRouter
+Pages call the same service functions as the JSON API, so scope, masking and audit are
+the services' business, not the templates'. What this module adds:
 
-router = APIRouter(include_in_schema=False)
+* log-in/out with a cookie session (HttpOnly, SameSite=Lax, Secure when configured); a
+  log-in always starts a *new* session and revokes the one the browser came with, so a
+  planted session id is worthless (session fixation);
+* a signed double-submit CSRF token on every form (``deps.csrf_token``);
+* language from the ``lang`` cookie, else ``Settings.language``;
+* HTML error pages: :class:`PageRoute` turns NotFound / PermissionDenied / bad input
+  raised by a page into a 404 / 403 / 400 page in the console's look, while the app-level
+  handlers keep answering JSON for the API.
+
+Pages are fully usable without JavaScript (strict CSP: no inline script or style);
+``static/js/app.js`` only expands the organisation tree in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from smartunion import __version__, i18n
+from smartunion.config import Settings
+from smartunion.errors import InvalidInput, KeepsTransaction, NotFound, TooManyRequests
+from smartunion.members import repository as member_repo
+from smartunion.members import schemas as member_schemas
+from smartunion.members import service as members
+from smartunion.members.models import EmploymentForm, MemberStatus
+from smartunion.orgs import repository as org_repo
+from smartunion.orgs import schemas as org_schemas
+from smartunion.orgs import service as orgs
+from smartunion.reference import regions
+from smartunion.security import service as identity
+from smartunion.security.models import User
+from smartunion.security.permissions import Permission, Role
+from smartunion.security.principal import PermissionDenied, Principal
+from smartunion.web import deps
+from smartunion.web.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    ClientIp,
+    Crypto,
+    DbSession,
+    LoginRequired,
+    MemberPage,
+    StaffPage,
+    State,
+)
+from smartunion.web.state import AppState
+
+LANG_COOKIE = "lang"
+PAGE_SIZES = (20, 50, 100)
+MAX_OPEN_NODES = 50  # expanded tree nodes carried in the URL
+REVEALABLE = ("id_number", "phone", "name", "birth_date")
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+templates.env.globals.update(version=__version__, Permission=Permission, Role=Role)
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class PageError(Exception):
+    """A refusal a page shows as such (CSRF failure, bad form): status and message key."""
+
+    def __init__(self, status_code: int, message_key: str) -> None:
+        super().__init__(message_key)
+        self.status_code = status_code
+        self.message_key = message_key
+
+
+# ---------------------------------------------------------------------------------------
+# Request context: language, CSRF, the caller
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """``value`` if it is a path on this site, else ``default`` (no open redirect).
+
+    Refuses ``//host`` and anything with a backslash (browsers read ``/\\host`` as
+    ``//host``), a scheme, a host or control characters.
+    """
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value
+
+
+def _language(request: Request, settings: Settings) -> str:
+    return i18n.normalise(request.cookies.get(LANG_COOKIE)) or settings.language
+
+
+@dataclass
+class Page:
+    """What every page template gets: language, CSRF token and (once logged in) the caller."""
+
+    request: Request
+    state: AppState
+    lang: str
+    t: i18n.Translator
+    csrf_cookie: str
+    csrf_cookie_is_new: bool
+    principal: Principal | None = None
+    user_name: str = ""
+    org_name: str = ""
+    portal: str = "console"
+    extra_cookies: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def csrf(self) -> str:
+        return deps.csrf_token(self.state, self.csrf_cookie)
+
+    def can(self, permission: Permission) -> bool:
+        return self.principal is not None and self.principal.can(permission)
+
+    def check_csrf(self, submitted: str | None) -> None:
+        if self.csrf_cookie_is_new or not submitted:
+            raise PageError(403, "error.csrf")
+        try:
+            deps.check_csrf(self.request, self.state, submitted)
+        except HTTPException as exc:  # deps answers a bare 403; show our own page
+            raise PageError(403, "error.csrf") from exc
+
+    def render(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+        response = templates.TemplateResponse(
+            self.request,
+            template,
+            {"page": self, "t": self.t, "lang": self.lang, "csrf": self.csrf, **context},
+            status_code=status_code,
+        )
+        if self.csrf_cookie_is_new:
+            set_csrf_cookie(response, self.state.settings, self.csrf_cookie)
+        return response
+
+
+def set_csrf_cookie(response: Response, settings: Settings, value: str) -> None:
+    # HttpOnly: the token the form carries is rendered by the server; no script reads it.
+    response.set_cookie(
+        CSRF_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+
+
+def _new_page(request: Request, state: AppState) -> Page:
+    lang = _language(request, state.settings)
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    is_new = not (16 <= len(cookie) <= 128)
+    if is_new:
+        cookie = secrets.token_urlsafe(32)
+    portal = "member" if request.url.path.startswith("/m/") else "console"
+    page = Page(request, state, lang, i18n.translator(lang), cookie, is_new, portal=portal)
+    request.state.page = page
+    return page
+
+
+def page_context(request: Request, state: State) -> Page:
+    return _new_page(request, state)
+
+
+AnyPage = Annotated[Page, Depends(page_context)]
+
+
+def _remember_session(request: Request, session: Session) -> None:
+    # PageRoute rolls this session back when it turns an exception into an error page.
+    request.state.db = session
+
+
+def console_context(
+    request: Request, page: AnyPage, principal: StaffPage, session: DbSession
+) -> Page:
+    _remember_session(request, session)
+    page.principal = principal
+    user = session.get(User, principal.user_id)
+    page.user_name = user.display_name if user else principal.username
+    try:
+        page.org_name = orgs.get_org(session, principal, principal.org_id).name
+    except (NotFound, PermissionDenied):
+        page.org_name = ""
+    return page
+
+
+def portal_context(
+    request: Request, page: AnyPage, principal: MemberPage, session: DbSession
+) -> Page:
+    _remember_session(request, session)
+    page.principal = principal
+    page.user_name = principal.username
+    return page
+
+
+ConsolePage = Annotated[Page, Depends(console_context)]
+PortalPage = Annotated[Page, Depends(portal_context)]
+
+
+def _caller(page: Page) -> Principal:
+    """The logged-in caller of a console or portal page (set by its context dependency)."""
+    if page.principal is None:
+        raise LoginRequired(page.request.url.path, portal=page.portal)
+    return page.principal
+
+
+# ---------------------------------------------------------------------------------------
+# Error pages
+
+
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("error.400.title", "error.400.body"),
+    403: ("error.403.title", "error.403.body"),
+    404: ("error.404.title", "error.404.body"),
+}
+
+
+def error_page(request: Request, status_code: int, message_key: str | None = None) -> Response:
+    page: Page | None = getattr(request.state, "page", None)
+    if page is None:
+        page = _new_page(request, request.app.state.smartunion)
+    title_key, body_key = _ERRORS.get(status_code, ("error.400.title", "error.400.body"))
+    if page.principal is not None and page.principal.role is not Role.MEMBER:
+        layout = "console/layout.html"
+    elif page.principal is not None or page.portal == "member":
+        layout = "portal/layout.html"
+    else:
+        layout = "bare.html"
+    return page.render(
+        "error.html",
+        status_code=status_code,
+        layout=layout,
+        title_key=title_key,
+        message_key=message_key or body_key,
+        status=status_code,
+    )
+
+
+class PageRoute(APIRoute):
+    """Turns domain refusals raised by a page into HTML error pages.
+
+    The app's exception handlers answer JSON, which the API needs; pages catch the same
+    exceptions here (FastAPI's documented custom-route hook). Because the request's
+    session dependency then sees a normal return, the session is rolled back here first —
+    except for ``KeepsTransaction`` errors, whose audit events must be kept.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                raise
+            except NotFound as exc:
+                await _rollback(request, exc)
+                return error_page(request, 404)
+            except PermissionDenied as exc:
+                await _rollback(request, exc)
+                return error_page(request, 403)
+            except PageError as exc:
+                await _rollback(request, exc)
+                return error_page(request, exc.status_code, exc.message_key)
+            except RequestValidationError as exc:
+                await _rollback(request, exc)
+                return error_page(request, 400)
+
+        return route
+
+
+async def _rollback(request: Request, exc: Exception) -> None:
+    session: Session | None = getattr(request.state, "db", None)
+    if session is not None and not isinstance(exc, KeepsTransaction):
+        await run_in_threadpool(session.rollback)
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+
+# ---------------------------------------------------------------------------------------
+# Small parsing helpers: HTML forms send "" for an unset field, which typed query
+# parameters would turn into a 422; pages treat "" (and junk) as "no filter".
+
+
+def _opt_int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) <= 12 else None
+
+
+def _opt_enum(cls: type[E], value: str | None) -> E | None:
+    try:
+        return cls(value) if value else None
+    except ValueError:
+        return None
+
+
+def _page_no(value: str | None) -> int:
+    n = _opt_int(value)
+    return min(max(n or 1, 1), 100_000)
+
+
+def _page_size(value: str | None) -> int:
+    n = _opt_int(value)
+    return n if n in PAGE_SIZES else PAGE_SIZES[0]
+
+
+def _query(base: str, params: dict[str, Any]) -> str:
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{base}?{urlencode(kept, doseq=True)}" if kept else base
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Numbers and links for a paginated list."""
+
+    base: str
+    params: dict[str, Any]
+    page: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    def url(self, page: int) -> str:
+        return _query(self.base, {**self.params, "page": page, "size": self.size})
+
+    @property
+    def window(self) -> list[int]:
+        lo, hi = max(1, self.page - 2), min(self.pages, self.page + 2)
+        return list(range(lo, hi + 1))
+
+    @property
+    def first_item(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.size + 1
+
+    @property
+    def last_item(self) -> int:
+        return min(self.total, self.page * self.size)
+
+
+def _region_name(code: str) -> str:
+    found = regions.region(code)
+    return found.name if found else ""
+
+
+def _years_since(day: dt.date, today: dt.date | None = None) -> int:
+    today = today or dt.date.today()
+    return today.year - day.year - ((today.month, today.day) < (day.month, day.day))
+
+
+# ---------------------------------------------------------------------------------------
+# Language
+
+
+@router.get("/lang/{code}")
+def set_language(
+    code: str,
+    state: State,
+    next_url: Annotated[str | None, Query(alias="next", max_length=500)] = None,
+) -> Response:
+    lang = i18n.normalise(code)
+    if lang is None:
+        raise NotFound("language")
+    response = RedirectResponse(safe_next(next_url, "/"), status_code=303)
+    response.set_cookie(
+        LANG_COOKIE,
+        lang,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=state.settings.cookie_secure,
+        path="/",
+    )
+    return response
+
+
+# ---------------------------------------------------------------------------------------
+# Log-in and log-out (shared by the console and the portal)
+
+
+@dataclass(frozen=True)
+class LoginForm:
+    username: str
+    password: str
+    otp: str
+    next: str
+    csrf_token: str
+
+
+def login_form(
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    otp: Annotated[str, Form(max_length=8)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> LoginForm:
+    return LoginForm(username.strip(), password, otp.strip(), next_url, csrf_token)
+
+
+LoginFormDep = Annotated[LoginForm, Depends(login_form)]
+
+
+def _login_page(
+    page: Page,
+    *,
+    template: str,
+    next_url: str,
+    status_code: int = 200,
+    error: str | None = None,
+    username: str = "",
+    ask_otp: bool = False,
+) -> HTMLResponse:
+    # The password is never rendered back, not even after a wrong OTP.
+    return page.render(
+        template,
+        status_code=status_code,
+        next_url=next_url,
+        error=error,
+        username=username,
+        ask_otp=ask_otp,
+    )
+
+
+def _start_session(
+    page: Page, session: Session, user: User, ip: str, target: str
+) -> RedirectResponse:
+    settings = page.state.settings
+    old = page.request.cookies.get(SESSION_COOKIE)
+    if old:
+        # Whatever session the browser arrived with ends here: no session fixation.
+        identity.revoke_session(session, old)
+    token = identity.open_session(
+        session,
+        user,
+        kind="cookie",
+        lifetime=dt.timedelta(seconds=settings.session_max_age_seconds),
+        client_ip=ip,
+    )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    # A fresh CSRF secret for the new session, too.
+    set_csrf_cookie(response, settings, secrets.token_urlsafe(32))
+    return response
+
+
+def _authenticate(
+    page: Page, session: Session, form: LoginForm, ip: str, template: str, next_url: str
+) -> User | HTMLResponse:
+    """The user, or the login page again with a message (never saying what was wrong)."""
+    state = page.state
+    if not state.login_limiter.hit("login", ip):
+        return _login_page(
+            page,
+            template=template,
+            next_url=next_url,
+            status_code=429,
+            error="login.error.rate",
+            username=form.username,
+        )
+    if not form.username or not form.password:
+        return _login_page(
+            page,
+            template=template,
+            next_url=next_url,
+            status_code=401,
+            error="login.error.failed",
+            username=form.username,
+        )
+    try:
+        return identity.authenticate(
+            session,
+            form.username,
+            form.password,
+            otp=form.otp or None,
+            crypto=state.crypto,
+            totp_roles=state.settings.totp_roles,
+            client_ip=ip,
+        )
+    except identity.AuthenticationFailed:
+        # Caught here, so the handler returns normally and the failure's audit event commits.
+        return _login_page(
+            page,
+            template=template,
+            next_url=next_url,
+            status_code=401,
+            error="login.error.failed",
+            username=form.username,
+            ask_otp=bool(form.otp),
+        )
+    except identity.SecondFactorRequired:
+        return _login_page(
+            page,
+            template=template,
+            next_url=next_url,
+            status_code=401,
+            error="login.error.otp",
+            username=form.username,
+            ask_otp=True,
+        )
+    except identity.EnrolmentRequired:
+        return _login_page(
+            page,
+            template=template,
+            next_url=next_url,
+            status_code=403,
+            error="login.error.enrol",
+            username=form.username,
+        )
+
+
+def _end_session(page: Page, session: Session, target: str) -> RedirectResponse:
+    token = page.request.cookies.get(SESSION_COOKIE)
+    if token:
+        identity.revoke_session(session, token)
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=page.state.settings.cookie_secure,
+    )
+    return response
+
+
+@router.get("/login")
+def login_page(
+    page: AnyPage,
+    next_url: Annotated[str | None, Query(alias="next", max_length=500)] = None,
+) -> Response:
+    return _login_page(page, template="console/login.html", next_url=safe_next(next_url, ""))
+
+
+@router.post("/login")
+def login_submit(page: AnyPage, session: DbSession, ip: ClientIp, form: LoginFormDep) -> Response:
+    _remember_session(page.request, session)
+    page.check_csrf(form.csrf_token)
+    next_url = safe_next(form.next, "")
+    result = _authenticate(page, session, form, ip, "console/login.html", next_url)
+    if isinstance(result, Response):
+        return result
+    # A member who used the staff form still gets in — to the member portal.
+    target = "/m/" if result.role is Role.MEMBER else (next_url or "/console")
+    return _start_session(page, session, result, ip, target)
+
+
+@router.post("/logout")
+def logout(page: AnyPage, session: DbSession, csrf_token: Annotated[str, Form()] = "") -> Response:
+    _remember_session(page.request, session)
+    page.check_csrf(csrf_token)
+    return _end_session(page, session, "/login")
+
+
+# ---------------------------------------------------------------------------------------
+# Console: dashboard and organisation tree
+
+
+@dataclass
+class TreeNode:
+    org: org_schemas.OrgNode
+    toggle_url: str
+    children: list[TreeNode] | None = None  # None: collapsed
+
+    @property
+    def expanded(self) -> bool:
+        return self.children is not None
+
+
+def _tree(
+    session: Session,
+    principal: Principal,
+    nodes: Sequence[org_schemas.OrgNode],
+    open_ids: frozenset[int],
+    depth: int = 0,
+) -> list[TreeNode]:
+    out = []
+    for node in nodes:
+        is_open = node.id in open_ids and node.child_count > 0
+        toggled = open_ids - {node.id} if is_open else open_ids | {node.id}
+        tree_node = TreeNode(node, _query("/console", {"open": sorted(toggled)}))
+        if is_open and depth < 8:
+            children = orgs.tree_level(session, principal, node.id)
+            tree_node.children = _tree(session, principal, children, open_ids, depth + 1)
+        out.append(tree_node)
+    return out
+
+
+def _open_ids(values: Iterable[str]) -> frozenset[int]:
+    ids = (_opt_int(v) for v in values)
+    return frozenset(list(i for i in ids if i is not None)[:MAX_OPEN_NODES])
+
+
+@router.get("/console")
+def dashboard(
+    page: ConsolePage,
+    session: DbSession,
+    open_nodes: Annotated[list[str] | None, Query(alias="open")] = None,
+) -> Response:
+    principal = _caller(page)
+    roots = orgs.tree_level(session, principal, None)
+    # The caller's own organisation starts expanded: its children are what they manage.
+    open_ids = (
+        _open_ids(open_nodes) if open_nodes is not None else frozenset(r.id for r in roots)
+    )
+    tree = _tree(session, principal, roots, open_ids)
+    return page.render("console/dashboard.html", tree=tree, nav="home")
+
+
+def _breadcrumb(session: Session, principal: Principal, org_path: str) -> list[tuple[int, str]]:
+    """Ancestors of an organisation that lie within the caller's scope, top down."""
+    crumbs = []
+    for part in org_path.strip("/").split("/")[:-1]:
+        org_id = _opt_int(part)
+        if org_id is None:
+            continue
+        try:
+            crumbs.append((org_id, orgs.get_org(session, principal, org_id).name))
+        except NotFound:
+            continue  # above the caller's scope: not shown, not linked
+    return crumbs
+
+
+@router.get("/console/orgs/{org_id}")
+def org_detail(org_id: int, page: ConsolePage, session: DbSession) -> Response:
+    principal = _caller(page)
+    org = orgs.get_org(session, principal, org_id)
+    children = orgs.tree_level(session, principal, org.id)
+    enterprises: Sequence[org_schemas.Enterprise] = []
+    enterprise_total = 0
+    if principal.can(Permission.ENTERPRISE_READ):
+        rows, enterprise_total = orgs.list_enterprises(session, principal, org_id=org.id, size=20)
+        enterprises = [orgs.enterprise_out(e) for e in rows]
+    parent_name = ""
+    if org.parent_id is not None:
+        try:
+            parent_name = orgs.get_org(session, principal, org.parent_id).name
+        except NotFound:
+            parent_name = ""
+    return page.render(
+        "console/org.html",
+        org=org_schemas.Org.model_validate(org),
+        region_name=_region_name(org.region_code),
+        parent_name=parent_name,
+        breadcrumb=_breadcrumb(session, principal, org.path),
+        children=children,
+        enterprises=enterprises,
+        enterprise_total=enterprise_total,
+        nav="orgs",
+    )
+
+
+@router.get("/console/orgs/{org_id}/children")
+def org_children(org_id: int, page: ConsolePage, session: DbSession) -> Response:
+    """One level of the tree as an HTML fragment, for app.js to insert in place."""
+    children = orgs.tree_level(session, _caller(page), org_id)
+    nodes = [TreeNode(c, f"/console/orgs/{c.id}") for c in children]
+    return page.render("console/_tree.html", nodes=nodes)
+
+
+# ---------------------------------------------------------------------------------------
+# Console: members
+
+
+def _member_rows(
+    session: Session, items: Sequence[member_schemas.MemberListItem]
+) -> list[dict[str, Any]]:
+    # Names of the organisations and employers on the page; the ids came from a scoped
+    # query, so looking their names up is no wider than what the caller already sees.
+    org_names, ent_names = member_repo.names_for(
+        session,
+        {m.org_id for m in items},
+        {m.enterprise_id for m in items if m.enterprise_id is not None},
+    )
+    return [
+        {
+            "item": m,
+            "birth_year": m.birth_date[:4],
+            "org_name": org_names.get(m.org_id, ""),
+            "enterprise_name": ent_names.get(m.enterprise_id, "") if m.enterprise_id else "",
+        }
+        for m in items
+    ]
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    q: str
+    org_id: int | None
+    enterprise_id: int | None
+    employment_form: EmploymentForm | None
+    status: MemberStatus | None
+    page: int
+    size: int
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "q": self.q,
+            "org_id": self.org_id,
+            "enterprise_id": self.enterprise_id,
+            "employment_form": self.employment_form.value if self.employment_form else None,
+            "status": self.status.value if self.status else None,
+        }
+
+
+def member_filters(
+    q: Annotated[str, Query(max_length=60)] = "",
+    org_id: str = "",
+    enterprise_id: str = "",
+    employment_form: str = "",
+    status: str = "",
+    page: str = "",
+    size: str = "",
+) -> MemberFilters:
+    return MemberFilters(
+        q=q.strip(),
+        org_id=_opt_int(org_id),
+        enterprise_id=_opt_int(enterprise_id),
+        employment_form=_opt_enum(EmploymentForm, employment_form),
+        status=_opt_enum(MemberStatus, status),
+        page=_page_no(page),
+        size=_page_size(size),
+    )
+
+
+def _members_page(
+    page: Page,
+    session: Session,
+    ip: str,
+    filters: MemberFilters,
+    *,
+    lookup_rows: list[dict[str, Any]] | None = None,
+    lookup_error: str | None = None,
+    lookup_kind: str = "id_number",
+    status_code: int = 200,
+) -> HTMLResponse:
+    principal = _caller(page)
+    items, total = members.list_members(
+        session,
+        principal,
+        q=filters.q or None,
+        org_id=filters.org_id,
+        enterprise_id=filters.enterprise_id,
+        employment_form=filters.employment_form,
+        status=filters.status,
+        page=filters.page,
+        size=filters.size,
+        client_ip=ip,
+    )
+    org_name = (
+        orgs.get_org(session, principal, filters.org_id).name if filters.org_id else ""
+    )
+    ent_name = ""
+    if filters.enterprise_id and principal.can(Permission.ENTERPRISE_READ):
+        ent_name = orgs.get_enterprise(session, principal, filters.enterprise_id).name
+    params = filters.params()
+    return page.render(
+        "console/members.html",
+        status_code=status_code,
+        rows=_member_rows(session, items),
+        filters=filters,
+        filter_org_name=org_name,
+        filter_ent_name=ent_name,
+        without=lambda key: _query("/console/members", {**params, key: None}),
+        pager=Pager("/console/members", params, filters.page, filters.size, total),
+        employment_forms=list(EmploymentForm),
+        statuses=list(MemberStatus),
+        page_sizes=PAGE_SIZES,
+        lookup_rows=lookup_rows,
+        lookup_error=lookup_error,
+        lookup_kind=lookup_kind,
+        nav="members",
+    )
+
+
+@router.get("/console/members")
+def member_list(
+    page: ConsolePage,
+    session: DbSession,
+    ip: ClientIp,
+    filters: Annotated[MemberFilters, Depends(member_filters)],
+) -> Response:
+    return _members_page(page, session, ip, filters)
+
+
+@router.post("/console/members/lookup")
+def member_lookup(
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    ip: ClientIp,
+    kind: Annotated[str, Form(max_length=16)] = "id_number",
+    value: Annotated[str, Form(max_length=32)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Exact lookup in a POST body: the number never reaches a URL, a log or the page."""
+    page.check_csrf(csrf_token)
+    principal = _caller(page)
+    kind = "phone" if kind == "phone" else "id_number"
+    value = value.strip()
+    rows: list[dict[str, Any]] | None = None
+    error: str | None = None
+    if not value:
+        error = "lookup.error.empty"
+    else:
+        try:
+            request = member_schemas.LookupRequest.model_validate({kind: value})
+            found = members.lookup(session, principal, crypto, request, client_ip=ip)
+            rows = _member_rows(session, found)
+        except (InvalidInput, ValidationError):
+            error = f"lookup.error.{kind}"
+    filters = member_filters()
+    return _members_page(
+        page,
+        session,
+        ip,
+        filters,
+        lookup_rows=rows,
+        lookup_error=error,
+        lookup_kind=kind,
+        status_code=422 if error else 200,
+    )
+
+
+def _member_page(
+    page: Page,
+    session: Session,
+    member: member_schemas.Member,
+    *,
+    revealed: dict[str, str | None] | None = None,
+    reveal_error: str | None = None,
+    reason: str = "",
+    chosen: Sequence[str] = ("id_number", "phone"),
+    status_code: int = 200,
+) -> HTMLResponse:
+    department = ""
+    if member.department_id is not None:
+        # The member was read through the scoped service; its department comes with it.
+        dept = org_repo.get_department(session, member.department_id)
+        department = dept.name if dept else ""
+    return page.render(
+        "console/member.html",
+        status_code=status_code,
+        m=member,
+        department=department,
+        member_years=_years_since(member.join_date),
+        revealed=revealed,
+        reveal_error=reveal_error,
+        reason=reason,
+        chosen=set(chosen),
+        revealable=REVEALABLE,
+        nav="members",
+    )
+
+
+@router.get("/console/members/{member_id}")
+def member_detail(
+    member_id: int, page: ConsolePage, session: DbSession, crypto: Crypto, ip: ClientIp
+) -> Response:
+    member = members.get_member(session, _caller(page), crypto, member_id, client_ip=ip)
+    return _member_page(page, session, member)
+
+
+@router.post("/console/members/{member_id}/reveal")
+def member_reveal(
+    member_id: int,
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    ip: ClientIp,
+    reason: Annotated[str, Form(max_length=400)] = "",
+    fields: Annotated[list[str] | None, Form()] = None,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Plaintext once, on this response only: not in a cookie, a URL or a redirect."""
+    page.check_csrf(csrf_token)
+    principal = _caller(page)
+    chosen = [f for f in dict.fromkeys(fields or []) if f in REVEALABLE]
+    revealed: dict[str, str | None] | None = None
+    error: str | None = None
+    status_code = 200
+    try:
+        request = member_schemas.RevealRequest.model_validate(
+            {"reason": reason.strip(), "fields": chosen}
+        )
+    except ValidationError:
+        error = "reveal.error.fields" if not chosen else "reveal.error.reason"
+        status_code = 422
+    else:
+        try:
+            result = members.reveal(session, principal, crypto, member_id, request, client_ip=ip)
+            revealed = result.fields
+        except TooManyRequests:
+            error = "reveal.error.rate"
+            status_code = 429
+    member = members.get_member(session, principal, crypto, member_id, client_ip=ip)
+    return _member_page(
+        page,
+        session,
+        member,
+        revealed=revealed,
+        reveal_error=error,
+        reason="" if revealed else reason.strip(),
+        chosen=chosen or ("id_number", "phone"),
+        status_code=status_code,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Console: enterprises
+
+
+@router.get("/console/enterprises")
+def enterprise_list(
+    page: ConsolePage,
+    session: DbSession,
+    q: Annotated[str, Query(max_length=60)] = "",
+    org_id: str = "",
+    page_no: Annotated[str, Query(alias="page")] = "",
+    size: str = "",
+) -> Response:
+    principal = _caller(page)
+    n, per_page, org = _page_no(page_no), _page_size(size), _opt_int(org_id)
+    q = q.strip()
+    rows, total = orgs.list_enterprises(
+        session, principal, org_id=org, q=q or None, page=n, size=per_page
+    )
+    org_names, _ = member_repo.names_for(session, {e.org_id for e in rows}, set())
+    params: dict[str, Any] = {"q": q, "org_id": org}
+    return page.render(
+        "console/enterprises.html",
+        rows=[(orgs.enterprise_out(e), org_names.get(e.org_id, "")) for e in rows],
+        q=q,
+        org_id=org,
+        filter_org_name=orgs.get_org(session, principal, org).name if org else "",
+        pager=Pager("/console/enterprises", params, n, per_page, total),
+        page_sizes=PAGE_SIZES,
+        nav="enterprises",
+    )
+
+
+@router.get("/console/enterprises/{ent_id}")
+def enterprise_detail(ent_id: int, page: ConsolePage, session: DbSession) -> Response:
+    principal = _caller(page)
+    ent = orgs.get_enterprise(session, principal, ent_id)
+    try:
+        org_name = orgs.get_org(session, principal, ent.org_id).name
+    except NotFound:
+        org_name = ""
+    return page.render(
+        "console/enterprise.html",
+        ent=orgs.enterprise_out(ent),
+        region_name=_region_name(ent.region_code),
+        org_name=org_name,
+        # Departments belong to the enterprise just read through the scoped service.
+        departments=org_repo.departments_of(session, ent.id),
+        nav="enterprises",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Member portal (H5)
+
+
+@router.get("/m/login")
+def portal_login_page(
+    page: AnyPage,
+    next_url: Annotated[str | None, Query(alias="next", max_length=500)] = None,
+) -> Response:
+    return _login_page(page, template="portal/login.html", next_url=safe_next(next_url, ""))
+
+
+@router.post("/m/login")
+def portal_login_submit(
+    page: AnyPage, session: DbSession, ip: ClientIp, form: LoginFormDep
+) -> Response:
+    _remember_session(page.request, session)
+    page.check_csrf(form.csrf_token)
+    next_url = safe_next(form.next, "")
+    result = _authenticate(page, session, form, ip, "portal/login.html", next_url)
+    if isinstance(result, Response):
+        return result
+    if result.role is not Role.MEMBER or result.member_id is None:
+        # Staff accounts have their own door (and their own second factor rules).
+        return _login_page(
+            page,
+            template="portal/login.html",
+            next_url=next_url,
+            status_code=403,
+            error="portal.error.staff",
+        )
+    target = next_url if next_url.startswith("/m/") else "/m/"
+    return _start_session(page, session, result, ip, target)
+
+
+@router.get("/m/")
+def portal_home(page: PortalPage, session: DbSession, crypto: Crypto, ip: ClientIp) -> Response:
+    me = members.get_self(session, _caller(page), crypto, client_ip=ip)
+    return page.render("portal/home.html", m=me, member_years=_years_since(me.join_date))
+
+
+@router.post("/m/logout")
+def portal_logout(
+    page: AnyPage, session: DbSession, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    _remember_session(page.request, session)
+    page.check_csrf(csrf_token)
+    return _end_session(page, session, "/m/login")

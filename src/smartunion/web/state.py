@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from smartunion.config import Settings
 from smartunion.db import Database
 from smartunion.security.crypto import FieldCrypto
+from smartunion.security.guard import GuardPolicy
 from smartunion.security.ratelimit import RateLimiter
 from smartunion.security.service import SessionLimits
 
@@ -31,6 +32,7 @@ class AppState:
             settings.database_url,
             audit_key=crypto.ring.audit_key,
             audit_alg="hmac-sm3" if settings.cipher == "sm4-gcm" else "hmac-sha256",
+            guard_policy=GuardPolicy.from_settings(settings),
             echo=settings.echo_sql,
         )
         return cls(settings=settings, db=db, crypto=crypto)

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from smartunion.web.api import auth, enterprises, members, orgs
+from smartunion.web.api import auth, enterprises, members, orgs, security
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(orgs.router)
 router.include_router(enterprises.router)
 router.include_router(members.router)
+router.include_router(security.router)
