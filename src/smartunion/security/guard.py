@@ -231,7 +231,7 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
     The policy comes with the session (``Database(guard_policy=...)``), defaults otherwise.
     """
     policy: GuardPolicy = session.info.get("guard_policy") or GuardPolicy()
-    if principal.role is Role.MEMBER or records <= 0 and kind != "reveal":
+    if principal.role is Role.MEMBER or (records <= 0 and kind != "reveal"):
         return  # a member reading their own record is not a leak
     suspended = session.scalar(select(User.suspended_at).where(User.id == principal.user_id))
     if suspended is not None:
