@@ -29,7 +29,7 @@ from smartunion.orgs.models import (
 )
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
-from smartunion.security.models import SecurityAlert, User
+from smartunion.security.models import ExportRequest, SecurityAlert, User
 from smartunion.security.passwords import hash_password
 from smartunion.security.permissions import Role
 from smartunion.validation import citizen_id_check_digit, make_uscc
@@ -201,6 +201,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     alert_a_id: int = 0
+    export_a_id: int = 0
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -271,4 +272,17 @@ def build_world(s: Session, crypto: FieldCrypto) -> World:
     s.add(alert)
     s.flush()
     world.alert_a_id = alert.id
+    export = ExportRequest(
+        uid="a1b2c3d4e5f60718",
+        requested_by=world.users["staff_a"].id,
+        dataset="members",
+        org_id=union_a.id,
+        filters={},
+        file_format="csv",
+        record_count=1,
+        status="pending",
+    )
+    s.add(export)
+    s.flush()
+    world.export_a_id = export.id
     return world

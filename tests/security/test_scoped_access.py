@@ -85,13 +85,22 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/me/profile", scoped_record=False),
     Endpoint("GET", "/api/v1/security/alerts", scoped_record=False),
     Endpoint("POST", "/api/v1/security/alerts/{alert}/resolve", lambda w: {"note": "已核实，误报"}),
+    Endpoint("GET", "/api/v1/exports", scoped_record=False),
+    Endpoint("POST", "/api/v1/exports", lambda w: {"org_id": w.union_a.id, "format": "csv"}),
+    Endpoint("POST", "/api/v1/exports/{export}/approve", lambda w: {"note": "同意"}),
+    Endpoint("POST", "/api/v1/exports/{export}/reject", lambda w: {"note": "不同意"}),
+    Endpoint("GET", "/api/v1/exports/{export}/download"),
 ]
 PUBLIC = {("POST", "/api/v1/auth/token")}
 
 
 def _url(e: Endpoint, w: World) -> str:
     return e.path.format(
-        member=w.member_a.id, org=w.union_a.id, enterprise=w.ent_a.id, alert=w.alert_a_id
+        member=w.member_a.id,
+        org=w.union_a.id,
+        enterprise=w.ent_a.id,
+        alert=w.alert_a_id,
+        export=w.export_a_id,
     )
 
 
@@ -109,7 +118,8 @@ def test_every_api_route_is_covered() -> None:
             path.replace("{member_id}", "{member}")
             .replace("{org_id}", "{org}")
             .replace("{enterprise_id}", "{enterprise}")
-            .replace("{alert_id}", "{alert}"),
+            .replace("{alert_id}", "{alert}")
+            .replace("{export_id}", "{export}"),
         )
         for path, operations in app.openapi()["paths"].items()
         if path.startswith("/api/")
@@ -145,6 +155,7 @@ def test_sibling_branch_cannot_touch_record(
         "/api/v1/orgs",
         "/api/v1/enterprises",
         "/api/v1/members",
+        "/api/v1/exports",
     }:
         # Creating under branch A's organisation: the parent is out of scope.
         assert r.status_code == 404, r.text

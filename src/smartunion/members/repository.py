@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -46,33 +47,63 @@ def id_number_taken(session: Session, bidx: Sequence[str]) -> bool:
     return session.scalar(select(Member.id).where(Member.id_number_bidx.in_(bidx))) is not None
 
 
+@dataclass(frozen=True)
+class MemberFilter:
+    """What staff narrow a member list by; shared by the list, its count and exports."""
+
+    q: str | None = None
+    org_path: str | None = None
+    enterprise_id: int | None = None
+    employment_form: EmploymentForm | None = None
+    status: MemberStatus | None = None
+
+    def apply(self, stmt: Select[Member]) -> Select[Member]:
+        if self.q:
+            # Name prefix (uses the name index) or an exact member number.
+            stmt = stmt.where(
+                Member.name.startswith(self.q, autoescape=True) | (Member.member_no == self.q)
+            )
+        if self.org_path is not None:
+            stmt = stmt.where(Member.org_id.in_(subtree_org_ids(self.org_path)))
+        if self.enterprise_id is not None:
+            stmt = stmt.where(Member.enterprise_id == self.enterprise_id)
+        if self.employment_form is not None:
+            stmt = stmt.where(Member.employment_form == self.employment_form)
+        if self.status is not None:
+            stmt = stmt.where(Member.status == self.status)
+        return stmt
+
+
+def count(session: Session, principal: Principal, where: MemberFilter) -> int:
+    stmt = where.apply(readable_members(principal))
+    return session.scalar(stmt.with_only_columns(func.count(Member.id)).order_by(None)) or 0
+
+
 def search(
     session: Session,
     principal: Principal,
+    where: MemberFilter,
     *,
-    q: str | None = None,
-    org_path: str | None = None,
-    enterprise_id: int | None = None,
-    employment_form: EmploymentForm | None = None,
-    status: MemberStatus | None = None,
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Sequence[Member], int]:
-    stmt = readable_members(principal)
-    if q:
-        # Name prefix (uses the name index) or an exact member number.
-        stmt = stmt.where(Member.name.startswith(q, autoescape=True) | (Member.member_no == q))
-    if org_path is not None:
-        stmt = stmt.where(Member.org_id.in_(subtree_org_ids(org_path)))
-    if enterprise_id is not None:
-        stmt = stmt.where(Member.enterprise_id == enterprise_id)
-    if employment_form is not None:
-        stmt = stmt.where(Member.employment_form == employment_form)
-    if status is not None:
-        stmt = stmt.where(Member.status == status)
-    total = session.scalar(stmt.with_only_columns(func.count(Member.id)).order_by(None)) or 0
+    stmt = where.apply(readable_members(principal))
     rows = session.scalars(stmt.order_by(Member.id).offset(offset).limit(limit)).all()
-    return rows, total
+    return rows, count(session, principal, where)
+
+
+def stream(
+    session: Session, principal: Principal, where: MemberFilter, *, batch: int = 1000
+) -> Iterator[Sequence[Member]]:
+    """Keyset pagination in id order: flat memory and no deep OFFSET for long exports."""
+    stmt = where.apply(readable_members(principal)).order_by(Member.id).limit(batch)
+    last = 0
+    while True:
+        rows = session.scalars(stmt.where(Member.id > last)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
 
 
 def names_for(

@@ -105,17 +105,14 @@ def list_members(
 ) -> tuple[list[schemas.MemberListItem], int]:
     principal.require(Permission.MEMBER_READ)
     org_path = org_service.get_org(session, principal, org_id).path if org_id else None
-    rows, total = repo.search(
-        session,
-        principal,
+    where = repo.MemberFilter(
         q=q,
         org_path=org_path,
         enterprise_id=enterprise_id,
         employment_form=employment_form,
         status=status,
-        offset=(page - 1) * size,
-        limit=size,
     )
+    rows, total = repo.search(session, principal, where, offset=(page - 1) * size, limit=size)
     guard.charge(session, principal, kind="read", records=len(rows))
     filters: dict[str, Any] = {
         k: v

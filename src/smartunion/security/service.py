@@ -316,3 +316,23 @@ def revoke_session(session: Session, token: str) -> None:
         .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def principal_for(session: Session, username: str) -> Principal:
+    """The principal of an active account, for admin tools acting on someone's behalf."""
+    row = session.execute(
+        select(User, UnionOrg.path)
+        .join(UnionOrg, UnionOrg.id == User.org_id)
+        .where(User.username == username)
+    ).first()
+    if row is None or not row[0].is_active or row[0].suspended_at is not None:
+        raise UserError(f"no active account {username!r}")
+    user, path = row
+    return Principal.for_user(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        org_id=user.org_id,
+        org_path=path,
+        member_id=user.member_id,
+    )

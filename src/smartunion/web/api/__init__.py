@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from smartunion.web.api import auth, enterprises, members, orgs, security
+from smartunion.web.api import auth, enterprises, exports, members, orgs, security
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -10,3 +10,4 @@ router.include_router(orgs.router)
 router.include_router(enterprises.router)
 router.include_router(members.router)
 router.include_router(security.router)
+router.include_router(exports.router)
