@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     guard_hard_margin: int = Field(default=200, ge=1)
     daily_read_quota: int = Field(default=3000, ge=1)
     daily_export_quota: int = Field(default=5000, ge=1)
+    stats_min_group: int = Field(
+        default=10, ge=2, description="Published statistics suppress groups smaller than this"
+    )
+    dp_monthly_budget: float = Field(
+        default=2.0, gt=0, description="Differential-privacy ε per organisation per month"
+    )
     export_approval_threshold: int = Field(
         default=1000, ge=0, description="Exports above this many records need a second person"
     )

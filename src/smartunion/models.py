@@ -11,6 +11,7 @@ from smartunion.security.models import (
     SecurityAlert,
     User,
 )
+from smartunion.stats.models import PrivacyRelease
 
 __all__ = [
     "AccessCounter",
@@ -22,6 +23,7 @@ __all__ = [
     "Enterprise",
     "ExportRequest",
     "Member",
+    "PrivacyRelease",
     "SecurityAlert",
     "UnionOrg",
     "User",

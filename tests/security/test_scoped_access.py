@@ -86,6 +86,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/security/alerts", scoped_record=False),
     Endpoint("POST", "/api/v1/security/alerts/{alert}/resolve", lambda w: {"note": "已核实，误报"}),
     Endpoint("GET", "/api/v1/exports", scoped_record=False),
+    Endpoint("GET", "/api/v1/stats/members", scoped_record=False),
     Endpoint("POST", "/api/v1/exports", lambda w: {"org_id": w.union_a.id, "format": "csv"}),
     Endpoint("POST", "/api/v1/exports/{export}/approve", lambda w: {"note": "同意"}),
     Endpoint("POST", "/api/v1/exports/{export}/reject", lambda w: {"note": "不同意"}),

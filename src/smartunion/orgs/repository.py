@@ -108,3 +108,9 @@ def code_taken(session: Session, code: str) -> bool:
 
 def uscc_taken(session: Session, uscc: str) -> bool:
     return session.scalar(select(Enterprise.id).where(Enterprise.uscc == uscc)) is not None
+
+
+def children_of(session: Session, org_id: int) -> Sequence[UnionOrg]:
+    return session.scalars(
+        select(UnionOrg).where(UnionOrg.parent_id == org_id).order_by(UnionOrg.path)
+    ).all()

@@ -18,6 +18,7 @@ from smartunion.config import Settings, get_settings
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.principal import PermissionDenied
+from smartunion.stats.privacy import BudgetExhausted
 from smartunion.security.service import (
     AuthenticationFailed,
     EnrolmentRequired,
@@ -98,6 +99,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AccessSuspended)
     async def _suspended(_: Request, exc: AccessSuspended) -> Response:
         return _error(403, f"{exc}; contact the security officer")
+
+    @app.exception_handler(BudgetExhausted)
+    async def _budget(_: Request, exc: BudgetExhausted) -> Response:
+        return _error(429, str(exc))
 
     @app.exception_handler(QuotaExceeded)
     async def _quota(_: Request, exc: QuotaExceeded) -> Response:

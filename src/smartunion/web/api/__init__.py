@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from smartunion.web.api import auth, enterprises, exports, members, orgs, security
+from smartunion.web.api import auth, enterprises, exports, members, orgs, security, stats
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -11,3 +11,4 @@ router.include_router(enterprises.router)
 router.include_router(members.router)
 router.include_router(security.router)
 router.include_router(exports.router)
+router.include_router(stats.router)

@@ -1,0 +1,1 @@
+"""Statistics that leave the system: every published aggregate passes through ``privacy``."""
