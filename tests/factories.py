@@ -27,6 +27,7 @@ from smartunion.orgs.models import (
     SizeClass,
     UnionOrg,
 )
+from smartunion.privacy.models import SubjectRequest
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import ExportRequest, SecurityAlert, User
@@ -202,6 +203,7 @@ class World:
     cookies: dict[str, str] = field(default_factory=dict)
     alert_a_id: int = 0
     export_a_id: int = 0
+    request_a_id: int = 0
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -285,4 +287,14 @@ def build_world(s: Session, crypto: FieldCrypto) -> World:
     s.add(export)
     s.flush()
     world.export_a_id = export.id
+    request = SubjectRequest(
+        member_id=member_a.id,
+        org_id=union_a.id,
+        kind="correction",
+        field="phone",
+        note_enc=crypto.encrypt("新号码 13700001111", "subject_request.note"),
+    )
+    s.add(request)
+    s.flush()
+    world.request_a_id = request.id
     return world

@@ -488,3 +488,19 @@ def export_members(
         with os.fdopen(fd, "wb") as fh:
             fh.write(file.content)
     console.print(f"wrote {file.records} records to {out} (sha256 {file.sha256[:16]}…)")
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, change nothing")] = False,
+) -> None:
+    """Apply the retention rules (run daily): old sessions, counters, requests; anonymise
+    members who left more than three years ago."""
+    from smartunion.privacy.retention import purge as run_purge
+
+    settings = _settings()
+    with user_errors(), _db(settings).session() as s:
+        counts = run_purge(s, _crypto(settings), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for name, n in counts.items():
+        console.print(f"{name}: {verb} {n}")

@@ -11,6 +11,7 @@ from smartunion.security.models import (
     SecurityAlert,
     User,
 )
+from smartunion.privacy.models import SubjectRequest
 from smartunion.stats.models import PrivacyRelease
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Member",
     "PrivacyRelease",
     "SecurityAlert",
+    "SubjectRequest",
     "UnionOrg",
     "User",
 ]

@@ -87,6 +87,15 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/security/alerts/{alert}/resolve", lambda w: {"note": "已核实，误报"}),
     Endpoint("GET", "/api/v1/exports", scoped_record=False),
     Endpoint("GET", "/api/v1/stats/members", scoped_record=False),
+    Endpoint("GET", "/api/v1/me/consents", scoped_record=False),
+    Endpoint("PUT", "/api/v1/me/consents/{purpose}", scoped_record=False),
+    Endpoint("DELETE", "/api/v1/me/consents/{purpose}", scoped_record=False),
+    Endpoint("GET", "/api/v1/me/data", scoped_record=False),
+    Endpoint("GET", "/api/v1/me/requests", scoped_record=False),
+    Endpoint("POST", "/api/v1/me/requests", lambda w: {"kind": "deletion"}, scoped_record=False),
+    Endpoint("GET", "/api/v1/privacy/requests", scoped_record=False),
+    Endpoint("POST", "/api/v1/privacy/requests/{request}/resolve", lambda w: {"accept": True}),
+    Endpoint("GET", "/api/v1/privacy/register", scoped_record=False),
     Endpoint("POST", "/api/v1/exports", lambda w: {"org_id": w.union_a.id, "format": "csv"}),
     Endpoint("POST", "/api/v1/exports/{export}/approve", lambda w: {"note": "同意"}),
     Endpoint("POST", "/api/v1/exports/{export}/reject", lambda w: {"note": "不同意"}),
@@ -102,6 +111,8 @@ def _url(e: Endpoint, w: World) -> str:
         enterprise=w.ent_a.id,
         alert=w.alert_a_id,
         export=w.export_a_id,
+        request=w.request_a_id,
+        purpose="services",
     )
 
 
@@ -120,7 +131,8 @@ def test_every_api_route_is_covered() -> None:
             .replace("{org_id}", "{org}")
             .replace("{enterprise_id}", "{enterprise}")
             .replace("{alert_id}", "{alert}")
-            .replace("{export_id}", "{export}"),
+            .replace("{export_id}", "{export}")
+            .replace("{request_id}", "{request}"),
         )
         for path, operations in app.openapi()["paths"].items()
         if path.startswith("/api/")

@@ -105,6 +105,9 @@ class Member(TimestampMixin, Base):
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus, "member_status"), default=MemberStatus.ACTIVE
     )
+    left_at: Mapped[dt.date | None] = mapped_column(Date)  # when membership ended
+    # Set when the record was anonymised on request or by retention (PIPL 第四十七条).
+    anonymised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 ID_NUMBER = encrypted_field(Member, "id_number_enc", "id_number_bidx", "member.id_number")

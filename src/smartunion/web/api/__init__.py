@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from smartunion.web.api import auth, enterprises, exports, members, orgs, security, stats
+from smartunion.web.api import (
+    auth,
+    enterprises,
+    exports,
+    members,
+    orgs,
+    privacy,
+    security,
+    stats,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -12,3 +21,4 @@ router.include_router(members.router)
 router.include_router(security.router)
 router.include_router(exports.router)
 router.include_router(stats.router)
+router.include_router(privacy.router)

@@ -1,0 +1,75 @@
+"""PIPL rights: subject requests, member anonymisation and leaving date
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-27 19:39:57.287402
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "subject_request",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("field", sa.String(length=40), nullable=False),
+        sa.Column("note_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("handled_by", sa.Integer(), nullable=True),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("response", sa.String(length=300), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["handled_by"], ["app_user.id"], name=op.f("fk_subject_request_handled_by_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["member.id"], name=op.f("fk_subject_request_member_id_member")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["union_org.id"], name=op.f("fk_subject_request_org_id_union_org")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_request")),
+    )
+    with op.batch_alter_table("subject_request", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_subject_request_member_id"), ["member_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_subject_request_org_id"), ["org_id"], unique=False)
+
+    with op.batch_alter_table("member", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("left_at", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("anonymised_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("member", schema=None) as batch_op:
+        batch_op.drop_column("anonymised_at")
+        batch_op.drop_column("left_at")
+
+    with op.batch_alter_table("subject_request", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subject_request_org_id"))
+        batch_op.drop_index(batch_op.f("ix_subject_request_member_id"))
+
+    op.drop_table("subject_request")
