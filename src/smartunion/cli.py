@@ -155,7 +155,7 @@ def generate(
     console.print(result.summary() if hasattr(result, "summary") else result)
 
 
-DEMO_PASSWORD = "Demo-Union-2026"  # noqa: S105 (printed for the demo; documented)
+DEMO_PASSWORD = "Demo-Union-2026"  # noqa: S105  # nosec B105 (printed for the demo; documented)
 DEMO_ACCOUNTS = [
     ("admin", Role.SYSTEM_ADMIN, 0),
     ("city_admin", Role.ORG_ADMIN, 1),

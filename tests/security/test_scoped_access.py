@@ -96,6 +96,18 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/privacy/requests", scoped_record=False),
     Endpoint("POST", "/api/v1/privacy/requests/{request}/resolve", lambda w: {"accept": True}),
     Endpoint("GET", "/api/v1/privacy/register", scoped_record=False),
+    Endpoint("GET", "/api/v1/users", scoped_record=False),
+    Endpoint(
+        "POST",
+        "/api/v1/users",
+        lambda w: {
+            "username": "new_staff",
+            "password": "Tiger-Lily-Mine-47",
+            "role": "staff",
+            "org_id": w.union_a.id,
+        },
+    ),
+    Endpoint("PATCH", "/api/v1/users/{user}", lambda w: {"is_active": False}),
     Endpoint("POST", "/api/v1/exports", lambda w: {"org_id": w.union_a.id, "format": "csv"}),
     Endpoint("POST", "/api/v1/exports/{export}/approve", lambda w: {"note": "同意"}),
     Endpoint("POST", "/api/v1/exports/{export}/reject", lambda w: {"note": "不同意"}),
@@ -112,6 +124,7 @@ def _url(e: Endpoint, w: World) -> str:
         alert=w.alert_a_id,
         export=w.export_a_id,
         request=w.request_a_id,
+        user=w.users["staff_a"].id,
         purpose="services",
     )
 
@@ -132,7 +145,8 @@ def test_every_api_route_is_covered() -> None:
             .replace("{enterprise_id}", "{enterprise}")
             .replace("{alert_id}", "{alert}")
             .replace("{export_id}", "{export}")
-            .replace("{request_id}", "{request}"),
+            .replace("{request_id}", "{request}")
+            .replace("{user_id}", "{user}"),
         )
         for path, operations in app.openapi()["paths"].items()
         if path.startswith("/api/")
@@ -169,6 +183,7 @@ def test_sibling_branch_cannot_touch_record(
         "/api/v1/enterprises",
         "/api/v1/members",
         "/api/v1/exports",
+        "/api/v1/users",
     }:
         # Creating under branch A's organisation: the parent is out of scope.
         assert r.status_code == 404, r.text

@@ -146,6 +146,8 @@ def request_export(
 
 def visible_requests(session: Session, principal: Principal) -> Sequence[ExportRequest]:
     """The caller's own requests, and those they could approve."""
+    if not principal.can(Permission.EXPORT_APPROVE):
+        principal.require(Permission.EXPORT_REQUEST)
     stmt = select(ExportRequest)
     if principal.can(Permission.EXPORT_APPROVE):
         in_scope = select(UnionOrg.id).where(org_in_scope(principal))

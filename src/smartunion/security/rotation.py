@@ -47,7 +47,8 @@ def _rotate_field(
     db: Database, crypto: FieldCrypto, spec: EncryptedField, batch: int, progress: Progress | None
 ) -> tuple[int, int]:
     table = spec.model.__table__
-    assert isinstance(table, Table)  # noqa: S101 (a declarative model always maps a Table)
+    if not isinstance(table, Table):  # a declarative model always maps a Table
+        raise TypeError(f"{spec.model.__name__} is not mapped to a table")
     pk, enc = table.c.id, table.c[spec.ciphertext]
     ring = crypto.ring
     with db.session() as s:

@@ -310,6 +310,15 @@ def resolve_session(
     )
 
 
+def revoke_all_sessions(session: Session, user_id: int) -> None:
+    """After a role change or deactivation: old tokens must not carry the old rights."""
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
 def revoke_session(session: Session, token: str) -> None:
     session.execute(
         update(AuthSession)

@@ -11,6 +11,7 @@ from smartunion.web.api import (
     privacy,
     security,
     stats,
+    users,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -22,3 +23,4 @@ router.include_router(security.router)
 router.include_router(exports.router)
 router.include_router(stats.router)
 router.include_router(privacy.router)
+router.include_router(users.router)
