@@ -39,6 +39,9 @@ def org_check_oracle(body8: str) -> str:
 
 
 regions_st = st.sampled_from(COUNTY_CODES)
+# python-stdnum's region table crashes (KeyError 'county') on Hong Kong, Macao and Taiwan
+# codes, so the oracle comparison uses mainland codes only.
+mainland_regions_st = st.sampled_from([c for c in COUNTY_CODES if c[:2] not in ("71", "81", "82")])
 births_st = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2020, 12, 31))
 sequences_st = st.integers(min_value=0, max_value=999)
 citizen_ids_st = st.builds(build_id, regions_st, births_st, sequences_st)
@@ -116,7 +119,7 @@ class TestCheckCitizenId:
         assert not v.is_citizen_id(changed)
 
     @settings(deadline=None)  # stdnum loads its region database on first use
-    @given(regions_st, births_st, sequences_st, st.sampled_from(ID_CHARS))
+    @given(mainland_regions_st, births_st, sequences_st, st.sampled_from(ID_CHARS))
     def test_agrees_with_stdnum(
         self, region: str, born: dt.date, sequence: int, check: str
     ) -> None:

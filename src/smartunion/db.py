@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from sqlalchemy import Connection, DateTime, Engine, Enum, MetaData, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -26,6 +27,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+MAX_ID = 2_147_483_647
+# An id a client may send: fits the Integer keys on both backends (PostgreSQL's int4).
+DbId = Annotated[int, Interval(ge=1, le=MAX_ID)]
 
 
 def utcnow() -> dt.datetime:

@@ -3,6 +3,7 @@
 from smartunion.db import Base
 from smartunion.members.models import ConsentRecord, Member
 from smartunion.orgs.models import Department, Enterprise, UnionOrg
+from smartunion.privacy.models import SubjectRequest
 from smartunion.security.models import (
     AccessCounter,
     AuditEvent,
@@ -11,7 +12,6 @@ from smartunion.security.models import (
     SecurityAlert,
     User,
 )
-from smartunion.privacy.models import SubjectRequest
 from smartunion.stats.models import PrivacyRelease
 
 __all__ = [

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from smartunion.db import DbId
 from smartunion.members.models import (
     Education,
     EmploymentForm,
@@ -68,9 +69,9 @@ class MemberCreate(BaseModel):
     phone: str | None = Field(default=None, description="Mainland mobile; stored encrypted")
     ethnicity: str = "汉族"
     education: Education
-    org_id: int
-    enterprise_id: int | None = None
-    department_id: int | None = None
+    org_id: DbId
+    enterprise_id: DbId | None = None
+    department_id: DbId | None = None
     occupation: str = Field(min_length=1, max_length=60)
     skill_level: SkillLevel = SkillLevel.NONE
     employment_form: EmploymentForm = EmploymentForm.STANDARD
@@ -101,12 +102,33 @@ class MemberCreate(BaseModel):
         return self
 
 
+_REQUIRED_ON_UPDATE = (
+    "ethnicity",
+    "education",
+    "occupation",
+    "skill_level",
+    "employment_form",
+    "status",
+)
+
+
 class MemberUpdate(BaseModel):
+    """Fields left out stay as they are; ``null`` clears phone, employer or department only."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_for_required(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in _REQUIRED_ON_UPDATE:
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key}: cannot be cleared")
+        return data
+
     phone: str | None = None
     ethnicity: str | None = None
     education: Education | None = None
-    enterprise_id: int | None = None
-    department_id: int | None = None
+    enterprise_id: DbId | None = None
+    department_id: DbId | None = None
     occupation: str | None = Field(default=None, min_length=1, max_length=60)
     skill_level: SkillLevel | None = None
     employment_form: EmploymentForm | None = None

@@ -6,6 +6,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from smartunion.db import DbId
 from smartunion.orgs.models import OrgKind, OrgLevel, Ownership, SizeClass
 from smartunion.reference import industries, regions
 from smartunion.validation import check_uscc
@@ -45,8 +46,8 @@ class OrgCreate(BaseModel):
     level: OrgLevel
     kind: OrgKind = OrgKind.FEDERATION
     region_code: str
-    parent_id: int
-    enterprise_id: int | None = None
+    parent_id: DbId
+    enterprise_id: DbId | None = None
 
     @field_validator("code")
     @classmethod
@@ -93,7 +94,7 @@ class EnterpriseCreate(BaseModel):
     region_code: str
     employee_count: int = Field(ge=0)
     is_platform: bool = False
-    org_id: int
+    org_id: DbId
 
     @field_validator("uscc")
     @classmethod

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from smartunion.db import utcnow
-from smartunion.errors import KeepsTransaction
+from smartunion.errors import Conflict, KeepsTransaction
 from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit, totp
 from smartunion.security.crypto import FieldCrypto
@@ -76,10 +76,15 @@ def create_user(
 ) -> User:
     if actor is not None and not actor.covers_path(org.path):
         raise UserError("organisation outside your scope")
-    if role is Role.MEMBER and member_id is None:
-        raise UserError("a member account must be linked to a member record")
+    if (role is Role.MEMBER) != (member_id is not None):
+        raise UserError("member accounts, and only they, are linked to a member record")
+    if (
+        member_id is not None
+        and session.scalar(select(User.id).where(User.member_id == member_id)) is not None
+    ):
+        raise Conflict("this member already has an account")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"username {username!r} is taken")
+        raise Conflict(f"username {username!r} is taken")
     user = User(
         username=username,
         display_name=display_name or username,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartunion.errors import InvalidInput, NotFound
+from smartunion.members.models import Member
 from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit
 from smartunion.security import service as identity
@@ -66,6 +67,16 @@ def create(
     org = session.scalar(select(UnionOrg).where(org_in_scope(principal), UnionOrg.id == org_id))
     if org is None:
         raise NotFound("organisation")
+    if member_id is not None:
+        member_org = session.scalar(
+            select(Member.org_id).where(
+                Member.id == member_id, Member.org_id.in_(scoped_org_ids(principal))
+            )
+        )
+        if member_org is None:
+            raise NotFound("member")
+        if member_org != org.id:
+            raise InvalidInput("org_id", "a member's account belongs to their own union")
     return identity.create_user(
         session,
         principal,

@@ -30,12 +30,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smartunion.db import utcnow
-from smartunion.errors import KeepsTransaction
+from smartunion.errors import InvalidInput, KeepsTransaction
 from smartunion.security import audit
 from smartunion.security.principal import Principal
 from smartunion.stats.models import PrivacyRelease
 
 DEFAULT_K = 10
+# Below 0.01 the noise drowns any count; above 5 it protects next to nothing.
+MIN_EPSILON, MAX_EPSILON = 0.01, 5.0
 
 
 class BudgetExhausted(KeepsTransaction):
@@ -116,8 +118,8 @@ def protect(
 ) -> Release:
     """The publishable form of ``counts``; with ``epsilon``, noisy and entered in the ledger."""
     if epsilon is not None:
-        if epsilon <= 0:
-            raise ValueError("epsilon must be positive")
+        if not MIN_EPSILON <= epsilon <= MAX_EPSILON:
+            raise InvalidInput("epsilon", f"between {MIN_EPSILON} and {MAX_EPSILON}")
         now = utcnow()
         spent = spent_this_month(session, principal.org_id, now)
         if spent + epsilon > monthly_budget + 1e-9:

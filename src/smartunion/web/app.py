@@ -17,13 +17,15 @@ from smartunion import __version__
 from smartunion.config import Settings, get_settings
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
+from smartunion.security.passwords import WeakPassword
 from smartunion.security.principal import PermissionDenied
-from smartunion.stats.privacy import BudgetExhausted
 from smartunion.security.service import (
     AuthenticationFailed,
     EnrolmentRequired,
     SecondFactorRequired,
+    UserError,
 )
+from smartunion.stats.privacy import BudgetExhausted
 from smartunion.validation import ValidationError as FieldValidationError
 from smartunion.web import pages
 from smartunion.web.api import router as api_router
@@ -79,6 +81,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": [{"loc": ["body", exc.field], "msg": exc.reason}]}, status_code=422
         )
+
+    @app.exception_handler(WeakPassword)
+    async def _weak(_: Request, exc: WeakPassword) -> Response:
+        return JSONResponse(
+            {"detail": [{"loc": ["body", "password"], "msg": str(exc)}]}, status_code=422
+        )
+
+    @app.exception_handler(UserError)
+    async def _user_error(_: Request, exc: UserError) -> Response:
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc)}]}, status_code=422)
 
     @app.exception_handler(TooManyRequests)
     async def _too_many(_: Request, exc: TooManyRequests) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
+from smartunion.db import DbId
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import schemas
 from smartunion.orgs import service as orgs
@@ -20,7 +21,7 @@ class Department(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    enterprise_id: int
+    enterprise_id: DbId
     name: str
 
 
@@ -28,7 +29,7 @@ class Department(BaseModel):
 def list_enterprises(
     principal: ApiPrincipal,
     session: DbSession,
-    org_id: Annotated[int | None, Query(description="Only under this organisation")] = None,
+    org_id: Annotated[DbId | None, Query(description="Only under this organisation")] = None,
     industry_division: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
     q: Annotated[str | None, Query(max_length=60, description="Part of the name")] = None,
     page: PageNo = 1,
@@ -50,14 +51,14 @@ def list_enterprises(
 
 @router.get("/{enterprise_id}", response_model=schemas.Enterprise)
 def get_enterprise(
-    enterprise_id: int, principal: ApiPrincipal, session: DbSession
+    enterprise_id: DbId, principal: ApiPrincipal, session: DbSession
 ) -> schemas.Enterprise:
     return orgs.enterprise_out(orgs.get_enterprise(session, principal, enterprise_id))
 
 
 @router.get("/{enterprise_id}/departments", response_model=list[Department])
 def departments(
-    enterprise_id: int, principal: ApiPrincipal, session: DbSession
+    enterprise_id: DbId, principal: ApiPrincipal, session: DbSession
 ) -> list[Department]:
     ent = orgs.get_enterprise(session, principal, enterprise_id)
     return [Department.model_validate(d) for d in org_repo.departments_of(session, ent.id)]
@@ -72,7 +73,7 @@ def create_enterprise(
 
 @router.patch("/{enterprise_id}", response_model=schemas.Enterprise)
 def update_enterprise(
-    enterprise_id: int,
+    enterprise_id: DbId,
     data: schemas.EnterpriseUpdate,
     principal: ApiPrincipal,
     session: DbSession,

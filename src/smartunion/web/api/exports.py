@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import smartunion.datasets  # noqa: F401  (registers the datasets)
+from smartunion.db import DbId
 from smartunion.security import exports
 from smartunion.web.deps import ApiPrincipal, Crypto, DbSession, State
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/exports", tags=["exports"])
 
 class ExportCreate(BaseModel):
     dataset: Literal["members"] = "members"
-    org_id: int
+    org_id: DbId
     filters: dict[str, Any] = Field(
         default_factory=dict,
         description="members: q, enterprise_id, employment_form, status",
@@ -34,7 +35,7 @@ class Export(BaseModel):
     id: int
     uid: str
     dataset: str
-    org_id: int
+    org_id: DbId
     filters: dict[str, Any]
     file_format: str
     unmasked: bool
@@ -76,13 +77,13 @@ def list_exports(principal: ApiPrincipal, session: DbSession) -> list[Export]:
 
 
 @router.post("/{export_id}/approve", response_model=Export)
-def approve(export_id: int, data: Decision, principal: ApiPrincipal, session: DbSession) -> Export:
+def approve(export_id: DbId, data: Decision, principal: ApiPrincipal, session: DbSession) -> Export:
     request = exports.decide(session, principal, export_id, approve=True, note=data.note)
     return Export.model_validate(request)
 
 
 @router.post("/{export_id}/reject", response_model=Export)
-def reject(export_id: int, data: Decision, principal: ApiPrincipal, session: DbSession) -> Export:
+def reject(export_id: DbId, data: Decision, principal: ApiPrincipal, session: DbSession) -> Export:
     request = exports.decide(session, principal, export_id, approve=False, note=data.note)
     return Export.model_validate(request)
 
@@ -93,7 +94,7 @@ def reject(export_id: int, data: Decision, principal: ApiPrincipal, session: DbS
     responses={200: {"description": "The file (once)", "content": {"text/csv": {}}}},
 )
 def download(
-    export_id: int,
+    export_id: DbId,
     principal: ApiPrincipal,
     session: DbSession,
     crypto: Crypto,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from smartunion.db import DbId
 from smartunion.members import schemas
 from smartunion.members import service as members
 from smartunion.members.models import EmploymentForm, MemberStatus
@@ -24,8 +25,8 @@ def list_members(
     q: Annotated[
         str | None, Query(max_length=60, description="Name prefix or exact member number")
     ] = None,
-    org_id: Annotated[int | None, Query(description="Only under this organisation")] = None,
-    enterprise_id: int | None = None,
+    org_id: Annotated[DbId | None, Query(description="Only under this organisation")] = None,
+    enterprise_id: DbId | None = None,
     employment_form: EmploymentForm | None = None,
     status: MemberStatus | None = None,
     page: PageNo = 1,
@@ -63,7 +64,7 @@ def lookup(
 
 @router.get("/members/{member_id}", response_model=schemas.Member)
 def get_member(
-    member_id: int, principal: ApiPrincipal, session: DbSession, crypto: Crypto, ip: ClientIp
+    member_id: DbId, principal: ApiPrincipal, session: DbSession, crypto: Crypto, ip: ClientIp
 ) -> schemas.Member:
     return members.get_member(session, principal, crypto, member_id, client_ip=ip)
 
@@ -77,7 +78,7 @@ def create_member(
 
 @router.patch("/members/{member_id}", response_model=schemas.Member)
 def update_member(
-    member_id: int,
+    member_id: DbId,
     data: schemas.MemberUpdate,
     principal: ApiPrincipal,
     session: DbSession,
@@ -92,7 +93,7 @@ def update_member(
     summary="Plaintext of chosen fields, for a stated reason (permission-checked, audited)",
 )
 def reveal(
-    member_id: int,
+    member_id: DbId,
     data: schemas.RevealRequest,
     principal: ApiPrincipal,
     session: DbSession,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from smartunion.db import DbId
 from smartunion.orgs import schemas
 from smartunion.orgs import service as orgs
 from smartunion.orgs.models import OrgLevel
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/orgs", tags=["organisations"])
 def list_orgs(
     principal: ApiPrincipal,
     session: DbSession,
-    parent_id: int | None = None,
+    parent_id: DbId | None = None,
     level: OrgLevel | None = None,
     q: Annotated[str | None, Query(max_length=60, description="Part of the name")] = None,
     page: PageNo = 1,
@@ -39,13 +40,13 @@ def list_orgs(
     summary="One level of the tree: the caller's organisation, or the children of parent_id",
 )
 def tree(
-    principal: ApiPrincipal, session: DbSession, parent_id: int | None = None
+    principal: ApiPrincipal, session: DbSession, parent_id: DbId | None = None
 ) -> list[schemas.OrgNode]:
     return orgs.tree_level(session, principal, parent_id)
 
 
 @router.get("/{org_id}", response_model=schemas.Org)
-def get_org(org_id: int, principal: ApiPrincipal, session: DbSession) -> schemas.Org:
+def get_org(org_id: DbId, principal: ApiPrincipal, session: DbSession) -> schemas.Org:
     return schemas.Org.model_validate(orgs.get_org(session, principal, org_id))
 
 
@@ -56,6 +57,6 @@ def create_org(data: schemas.OrgCreate, principal: ApiPrincipal, session: DbSess
 
 @router.patch("/{org_id}", response_model=schemas.Org)
 def update_org(
-    org_id: int, data: schemas.OrgUpdate, principal: ApiPrincipal, session: DbSession
+    org_id: DbId, data: schemas.OrgUpdate, principal: ApiPrincipal, session: DbSession
 ) -> schemas.Org:
     return schemas.Org.model_validate(orgs.update_org(session, principal, org_id, data))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from smartunion.db import DbId
 from smartunion.members.models import ConsentRecord, Member
 from smartunion.privacy import service as privacy
 from smartunion.privacy.models import SubjectRequest
@@ -41,7 +42,7 @@ class SubjectRequestIn(BaseModel):
 
 class SubjectRequestOut(BaseModel):
     id: int
-    member_id: int
+    member_id: DbId
     kind: str
     field: str
     note: str | None = None
@@ -141,7 +142,7 @@ def open_requests(
 
 @router.post("/privacy/requests/{request_id}/resolve", response_model=SubjectRequestOut)
 def resolve_request(
-    request_id: int,
+    request_id: DbId,
     data: Resolution,
     principal: ApiPrincipal,
     session: DbSession,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from smartunion.db import DbId
 from smartunion.security import alerts
 from smartunion.web.deps import ApiPrincipal, DbSession
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/security", tags=["security"])
 
 class Alert(BaseModel):
     id: int
-    user_id: int
+    user_id: DbId
     username: str
     kind: str
     severity: str
@@ -54,7 +55,7 @@ def list_alerts(principal: ApiPrincipal, session: DbSession, open_only: bool = T
 
 @router.post("/alerts/{alert_id}/resolve", response_model=Alert)
 def resolve_alert(
-    alert_id: int, data: Resolve, principal: ApiPrincipal, session: DbSession
+    alert_id: DbId, data: Resolve, principal: ApiPrincipal, session: DbSession
 ) -> Alert:
     alert = alerts.resolve(
         session, principal, alert_id, note=data.note, lift_suspension=data.lift_suspension

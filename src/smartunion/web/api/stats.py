@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from smartunion.db import DbId
 from smartunion.i18n import translator
 from smartunion.members.models import EmploymentForm, Gender
 from smartunion.stats import members as member_stats
@@ -24,7 +25,7 @@ class StatCell(BaseModel):
 
 
 class MemberStats(BaseModel):
-    org_id: int
+    org_id: DbId
     org_name: str
     by: member_stats.Dimension
     k: int
@@ -54,10 +55,10 @@ def members(
     session: DbSession,
     state: State,
     by: member_stats.Dimension = "org",
-    org_id: int | None = None,
+    org_id: DbId | None = None,
     epsilon: Annotated[
         float | None,
-        Query(gt=0, le=5, description="Add Laplace noise (for publication outside the union)"),
+        Query(ge=0.01, le=5, description="Add Laplace noise (for publication outside the union)"),
     ] = None,
 ) -> MemberStats:
     settings = state.settings

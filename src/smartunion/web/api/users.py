@@ -7,6 +7,7 @@ import datetime as dt
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from smartunion.db import DbId
 from smartunion.security import users
 from smartunion.security.permissions import Role
 from smartunion.web.deps import ApiPrincipal, DbSession
@@ -21,8 +22,8 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     role: Role
-    org_id: int
-    member_id: int | None
+    org_id: DbId
+    member_id: DbId | None
     is_active: bool
     totp_enabled: bool
     suspended_at: dt.datetime | None
@@ -33,9 +34,9 @@ class UserCreate(BaseModel):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=10, max_length=256)
     role: Role
-    org_id: int
+    org_id: DbId
     display_name: str = Field("", max_length=60)
-    member_id: int | None = None
+    member_id: DbId | None = None
 
 
 class UserUpdate(BaseModel):
@@ -66,7 +67,7 @@ def create_user(data: UserCreate, principal: ApiPrincipal, session: DbSession) -
 
 @router.patch("/{user_id}", response_model=UserOut)
 def update_user(
-    user_id: int, data: UserUpdate, principal: ApiPrincipal, session: DbSession
+    user_id: DbId, data: UserUpdate, principal: ApiPrincipal, session: DbSession
 ) -> UserOut:
     user = users.update(
         session,
