@@ -13,7 +13,13 @@ the services' business, not the templates'. What this module adds:
   handlers keep answering JSON for the API.
 
 Pages are fully usable without JavaScript (strict CSP: no inline script or style);
-``static/js/app.js`` only expands the organisation tree in place.
+``static/js/app.js`` only expands the organisation tree in place and makes table rows
+clickable.
+
+A few display-only look-ups go to repositories directly (names of organisations and
+employers on a page of members, an enterprise's departments, the caller's display name):
+each is keyed by ids that a scoped service call has just returned, so it shows nothing the
+caller could not already see. A service-level helper for them would be tidier.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ import datetime as dt
 import math
 import secrets
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -49,6 +56,7 @@ from smartunion.orgs import schemas as org_schemas
 from smartunion.orgs import service as orgs
 from smartunion.reference import regions
 from smartunion.security import service as identity
+from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.models import User
 from smartunion.security.permissions import Permission, Role
 from smartunion.security.principal import PermissionDenied, Principal
@@ -69,12 +77,15 @@ from smartunion.web.state import AppState
 LANG_COOKIE = "lang"
 PAGE_SIZES = (20, 50, 100)
 MAX_OPEN_NODES = 50  # expanded tree nodes carried in the URL
+# Ids are INTEGER columns: a larger number would overflow the driver (a 500), not miss.
+MAX_ID = 2**31 - 1
 REVEALABLE = ("id_number", "phone", "name", "birth_date")
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals.update(version=__version__, Permission=Permission, Role=Role)
 
 E = TypeVar("E", bound=StrEnum)
+RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 class PageError(Exception):
@@ -124,7 +135,6 @@ class Page:
     user_name: str = ""
     org_name: str = ""
     portal: str = "console"
-    extra_cookies: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def csrf(self) -> str:
@@ -231,6 +241,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     400: ("error.400.title", "error.400.body"),
     403: ("error.403.title", "error.403.body"),
     404: ("error.404.title", "error.404.body"),
+    429: ("error.429.title", "error.429.body"),
 }
 
 
@@ -278,6 +289,13 @@ class PageRoute(APIRoute):
             except PermissionDenied as exc:
                 await _rollback(request, exc)
                 return error_page(request, 403)
+            except AccessSuspended as exc:
+                # The insider-leak guard stopped this account; its alert is kept.
+                await _rollback(request, exc)
+                return error_page(request, 403, "error.suspended")
+            except QuotaExceeded as exc:
+                await _rollback(request, exc)
+                return error_page(request, 429, "error.quota")
             except PageError as exc:
                 await _rollback(request, exc)
                 return error_page(request, exc.status_code, exc.message_key)
@@ -304,7 +322,10 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 def _opt_int(value: str | None) -> int | None:
     value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) <= 12 else None
+    if not (value.isascii() and value.isdigit() and len(value) <= 10):
+        return None
+    n = int(value)
+    return n if n <= MAX_ID else None
 
 
 def _opt_enum(cls: type[E], value: str | None) -> E | None:
@@ -629,9 +650,7 @@ def dashboard(
     principal = _caller(page)
     roots = orgs.tree_level(session, principal, None)
     # The caller's own organisation starts expanded: its children are what they manage.
-    open_ids = (
-        _open_ids(open_nodes) if open_nodes is not None else frozenset(r.id for r in roots)
-    )
+    open_ids = _open_ids(open_nodes) if open_nodes is not None else frozenset(r.id for r in roots)
     tree = _tree(session, principal, roots, open_ids)
     return page.render("console/dashboard.html", tree=tree, nav="home")
 
@@ -651,7 +670,7 @@ def _breadcrumb(session: Session, principal: Principal, org_path: str) -> list[t
 
 
 @router.get("/console/orgs/{org_id}")
-def org_detail(org_id: int, page: ConsolePage, session: DbSession) -> Response:
+def org_detail(org_id: RecordId, page: ConsolePage, session: DbSession) -> Response:
     principal = _caller(page)
     org = orgs.get_org(session, principal, org_id)
     children = orgs.tree_level(session, principal, org.id)
@@ -680,7 +699,7 @@ def org_detail(org_id: int, page: ConsolePage, session: DbSession) -> Response:
 
 
 @router.get("/console/orgs/{org_id}/children")
-def org_children(org_id: int, page: ConsolePage, session: DbSession) -> Response:
+def org_children(org_id: RecordId, page: ConsolePage, session: DbSession) -> Response:
     """One level of the tree as an HTML fragment, for app.js to insert in place."""
     children = orgs.tree_level(session, _caller(page), org_id)
     nodes = [TreeNode(c, f"/console/orgs/{c.id}") for c in children]
@@ -776,9 +795,7 @@ def _members_page(
         size=filters.size,
         client_ip=ip,
     )
-    org_name = (
-        orgs.get_org(session, principal, filters.org_id).name if filters.org_id else ""
-    )
+    org_name = orgs.get_org(session, principal, filters.org_id).name if filters.org_id else ""
     ent_name = ""
     if filters.enterprise_id and principal.can(Permission.ENTERPRISE_READ):
         ent_name = orgs.get_enterprise(session, principal, filters.enterprise_id).name
@@ -884,7 +901,7 @@ def _member_page(
 
 @router.get("/console/members/{member_id}")
 def member_detail(
-    member_id: int, page: ConsolePage, session: DbSession, crypto: Crypto, ip: ClientIp
+    member_id: RecordId, page: ConsolePage, session: DbSession, crypto: Crypto, ip: ClientIp
 ) -> Response:
     member = members.get_member(session, _caller(page), crypto, member_id, client_ip=ip)
     return _member_page(page, session, member)
@@ -892,7 +909,7 @@ def member_detail(
 
 @router.post("/console/members/{member_id}/reveal")
 def member_reveal(
-    member_id: int,
+    member_id: RecordId,
     page: ConsolePage,
     session: DbSession,
     crypto: Crypto,
@@ -969,7 +986,7 @@ def enterprise_list(
 
 
 @router.get("/console/enterprises/{ent_id}")
-def enterprise_detail(ent_id: int, page: ConsolePage, session: DbSession) -> Response:
+def enterprise_detail(ent_id: RecordId, page: ConsolePage, session: DbSession) -> Response:
     principal = _caller(page)
     ent = orgs.get_enterprise(session, principal, ent_id)
     try:

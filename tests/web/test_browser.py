@@ -1,0 +1,236 @@
+"""The console and the member portal in a real headless Chromium (Playwright).
+
+The app runs under uvicorn on a free local port against a temporary SQLite *file* with
+committed data (the per-test rolled-back connection of the other tests cannot be shared
+with a server thread). Chromium is the Debian package at /usr/bin/chromium; Playwright's
+own browser download is never used (no network here).
+
+Screenshots go to the test's tmp_path and, for a human to look at, to /tmp/su-*.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import uvicorn
+
+from smartunion import schema
+from smartunion.config import Settings
+from smartunion.db import Database, make_engine
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.keys import KeyRing
+from smartunion.web.app import create_app
+from smartunion.web.state import AppState
+from tests.factories import PASSWORD, build_world
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOT_DIR = Path("/tmp")  # noqa: S108 (a fixed, well-known place for people to look)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    base_url: str
+    id_a: str
+    phone_a: str
+    member_a_id: int
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    data_dir = tmp_path_factory.mktemp("live")
+    url = f"sqlite:///{data_dir / 'smartunion.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    crypto = FieldCrypto(KeyRing.generate())
+    # The audit key must come with the database: every page read is audited.
+    db = Database.from_url(url, audit_key=crypto.ring.audit_key)
+    with db.session() as s:
+        world = build_world(s, crypto)
+        facts = (world.id_a, world.phone_a, world.member_a.id)
+    settings = Settings(data_dir=data_dir, database_url=url)
+    app = create_app(settings, state=AppState(settings=settings, db=db, crypto=crypto))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn-live", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            pytest.fail("the app did not start under uvicorn")
+        time.sleep(0.1)
+    try:
+        yield LiveApp(base_url, *facts)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"chromium not installed: {CHROMIUM} is absent (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _keep(page: Page, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    # A copy where the lead can look at it; never fail the test over it.
+    with contextlib.suppress(OSError):
+        shutil.copyfile(shot, SHOT_DIR / name)
+
+
+def _collect_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    return errors
+
+
+def test_staff_logs_in_and_opens_a_member(
+    live_app: LiveApp, browser: Browser, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = _collect_errors(page)
+
+    page.goto(f"{live_app.base_url}/")
+    page.wait_for_url("**/login?next=/console")
+    assert "工作人员登录" in page.content()
+    _keep(page, tmp_path, "su-login.png")
+
+    page.fill("input[name=username]", "staff_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console")
+    assert "组织架构" in page.content()
+    assert page.locator(".tree-label", has_text="太原煤业有限公司工会委员会").count() == 1
+    _keep(page, tmp_path, "su-console-dashboard.png")
+
+    page.click(".sidenav >> text=会员")
+    page.wait_for_url("**/console/members")
+    assert "张*丰" in page.content()
+    assert live_app.id_a not in page.content()
+    _keep(page, tmp_path, "su-console-members.png")
+
+    # Click the row (not the link in it): app.js opens the record.
+    page.locator("tr[data-href]", has_text="张*丰").locator("td").nth(2).click()
+    page.wait_for_url(f"**/console/members/{live_app.member_a_id}")
+    content = page.content()
+    masked = live_app.id_a[:6] + "********" + live_app.id_a[-4:]
+    assert masked in content
+    assert live_app.id_a not in content
+    assert live_app.phone_a not in content
+    _keep(page, tmp_path, "su-console.png")
+
+    # The reveal form: plaintext on the response page only.
+    page.fill("textarea[name=reason]", "办理转会手续，核对身份")
+    page.click(".reveal-form button[type=submit]")
+    page.wait_for_selector(".reveal-result")
+    assert live_app.id_a in page.content()
+    assert live_app.id_a not in page.url
+    _keep(page, tmp_path, "su-console-reveal.png")
+
+    context.close()
+    csp = [e for e in errors if "Content Security Policy" in e or "Refused to" in e]
+    assert csp == []
+    assert errors == []
+
+
+def test_org_tree_expands_in_place(live_app: LiveApp, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/login")
+    page.fill("input[name=username]", "staff_b")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console")
+    # Collapse the root, then expand it again through the fetched fragment.
+    page.goto(f"{live_app.base_url}/console?open=")
+    assert page.locator(".tree-label", has_text="大同机械有限公司工会委员会").count() == 0
+    url_before = page.url
+    page.click(".tree-toggle")
+    page.wait_for_selector(".tree-label >> text=大同机械有限公司工会委员会")
+    assert page.url == url_before  # expanded in place, no navigation
+    assert page.get_attribute(".tree-toggle", "aria-expanded") == "true"
+    context.close()
+    assert errors == []
+
+
+def test_member_portal_on_a_phone(live_app: LiveApp, browser: Browser, tmp_path: Path) -> None:
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+    )
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/m/")
+    page.wait_for_url("**/m/login?next=/m/")
+    page.fill("input[name=username]", "member_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/m/")
+    content = page.content()
+    assert "张*丰" in content
+    assert live_app.id_a not in content
+    # Nothing wider than the phone: no sideways scrolling.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375
+    _keep(page, tmp_path, "su-member-mobile.png")
+    context.close()
+    assert errors == []
