@@ -142,3 +142,28 @@ class TestTotp:
             assert user.totp_secret_enc is not None
             assert secret.encode() not in user.totp_secret_enc
             assert user.totp_enabled
+
+
+class TestRevealLimit:
+    def test_refused_reveals_do_not_extend_the_window(
+        self, client: TestClient, world: World, db: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from sqlalchemy import update
+
+        from smartunion.members import service as member_service
+
+        monkeypatch.setattr(member_service, "REVEALS_PER_HOUR", 2)
+        url = f"/api/v1/members/{world.member_a.id}/reveal"
+        body = {"reason": "核对会员信息"}
+        codes = [
+            client.post(url, json=body, headers=world.auth("staff_a")).status_code for _ in range(4)
+        ]
+        assert codes == [200, 200, 429, 429]
+        # An hour later the two reveals have left the window; the refusals must not count.
+        with db.session() as s:
+            s.execute(
+                update(AuditEvent)
+                .where(AuditEvent.action == "member.reveal", AuditEvent.outcome == "ok")
+                .values(occurred_at=utcnow() - dt.timedelta(minutes=61))
+            )
+        assert client.post(url, json=body, headers=world.auth("staff_a")).status_code == 200

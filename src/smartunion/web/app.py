@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -123,7 +124,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(_: Request, exc: LoginRequired) -> Response:
         target = "/m/login" if exc.portal == "member" else "/login"
-        return RedirectResponse(f"{target}?next={exc.next_url}", status_code=303)
+        return RedirectResponse(f"{target}?next={quote(exc.next_url)}", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
