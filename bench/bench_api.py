@@ -59,16 +59,18 @@ def prepare(url: str, key_file: Path, samples: int) -> tuple[list[str], list[str
             raise SystemExit("no organisations: generate a province first")
         if s.scalar(select(User.id).where(User.username == BENCH_USER)) is None:
             identity.create_user(
-                s, None, username=BENCH_USER, password=BENCH_PASSWORD,
-                role=Role.SYSTEM_ADMIN, org=root,
+                s,
+                None,
+                username=BENCH_USER,
+                password=BENCH_PASSWORD,
+                role=Role.SYSTEM_ADMIN,
+                org=root,
             )
         total = s.scalar(select(func.count(Member.id))) or 0
         rng = random.Random(7)
         max_id = s.scalar(select(func.max(Member.id))) or 0
         ids = [rng.randint(1, max_id) for _ in range(samples)]
-        rows = s.execute(
-            select(Member.name, Member.id_number_enc).where(Member.id.in_(ids))
-        ).all()
+        rows = s.execute(select(Member.name, Member.id_number_enc).where(Member.id.in_(ids))).all()
     db.engine.dispose()
     id_numbers = [crypto.decrypt(r.id_number_enc, ID_FIELD) for r in rows]
     # Full names and two-character prefixes: what staff type into the search box.
@@ -88,7 +90,9 @@ def run(url: str, data_dir: Path, requests: int) -> dict[str, Any]:
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "smartunion", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
