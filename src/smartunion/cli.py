@@ -44,6 +44,12 @@ app.add_typer(keys_app, name="keys")
 export_app = typer.Typer(help="Exports of personal data (with approval)", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
+
+def _register_ops() -> None:
+    from smartunion.ops.cli import register
+
+    register(app)
+
 console = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -504,3 +510,6 @@ def purge(
     verb = "would remove" if dry_run else "removed"
     for name, n in counts.items():
         console.print(f"{name}: {verb} {n}")
+
+
+_register_ops()
