@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pyotp
 import pytest
 import uvicorn
 
@@ -232,5 +233,42 @@ def test_member_portal_on_a_phone(live_app: LiveApp, browser: Browser, tmp_path:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
     _keep(page, tmp_path, "su-member-mobile.png")
+    context.close()
+    assert errors == []
+
+
+def test_org_admin_enrols_totp_and_lands_in_the_console(
+    live_app: LiveApp, browser: Browser, tmp_path: Path
+) -> None:
+    """An org admin's first log-in: password, QR page, code from the secret shown, console."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/login")
+    page.fill("input[name=username]", "orgadmin_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/login/totp-enrol")
+    assert page.locator(".enrol-qr svg").count() == 1
+    secret = page.inner_text("[data-totp-secret]").replace(" ", "").strip()
+    assert len(secret) == 32
+    _keep(page, tmp_path, "su-totp-enrol.png")
+
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click(".enrol-form button[type=submit]")
+    page.wait_for_url("**/console")
+    assert "组织架构" in page.content()
+    # The enrol cookie is gone; the session cookie is HttpOnly (not visible to scripts).
+    names = {c["name"] for c in context.cookies()}
+    assert "su_enrol" not in names
+    assert "su_session" in names
+    assert page.evaluate("document.cookie").find("su_session") == -1
+
+    # The org admin approves exports: the page they will use next.
+    page.click(".sidenav >> text=导出")
+    page.wait_for_url("**/console/exports")
+    assert "待我审批" in page.content()
+    assert "a1b2c3d4e5f60718" in page.content()
+    _keep(page, tmp_path, "su-console-exports.png")
     context.close()
     assert errors == []

@@ -174,8 +174,8 @@ def _recent_reveals(session: Session, principal: Principal) -> int:
             select(func.count(AuditEvent.id)).where(
                 AuditEvent.actor_user_id == principal.user_id,
                 AuditEvent.action == "member.reveal",
-            # Only reveals that happened: refusals must not push the window out.
-            AuditEvent.outcome == "ok",
+                # Only reveals that happened: refusals must not push the window out.
+                AuditEvent.outcome == "ok",
                 AuditEvent.occurred_at >= since,
             )
         )

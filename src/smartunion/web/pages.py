@@ -6,11 +6,18 @@ the services' business, not the templates'. What this module adds:
 * log-in/out with a cookie session (HttpOnly, SameSite=Lax, Secure when configured); a
   log-in always starts a *new* session and revokes the one the browser came with, so a
   planted session id is worthless (session fixation);
+* TOTP for the roles that need it: first log-in goes through an enrolment page on its own
+  short-lived session kind; afterwards the code travels with the password (see the TOTP
+  section below for why there is no separate code step);
 * a signed double-submit CSRF token on every form (``deps.csrf_token``);
 * language from the ``lang`` cookie, else ``Settings.language``;
-* HTML error pages: :class:`PageRoute` turns NotFound / PermissionDenied / bad input
-  raised by a page into a 404 / 403 / 400 page in the console's look, while the app-level
-  handlers keep answering JSON for the API.
+* HTML error pages: :class:`PageRoute` turns NotFound / PermissionDenied / Conflict / bad
+  input raised by a page into a 404 / 403 / 409 / 400 page in the console's look, while the
+  app-level handlers keep answering JSON for the API.
+
+The security, export, statistics and privacy pages live in ``pages_audit``,
+``pages_exports``, ``pages_stats`` and ``pages_privacy`` and register on this module's
+router (imported at the end of this file).
 
 Pages are fully usable without JavaScript (strict CSP: no inline script or style);
 ``static/js/app.js`` only expands the organisation tree in place and makes table rows
@@ -25,6 +32,7 @@ caller could not already see. A service-level helper for them would be tidier.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import secrets
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -33,6 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
@@ -41,12 +50,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from smartunion import __version__, i18n
 from smartunion.config import Settings
-from smartunion.errors import InvalidInput, KeepsTransaction, NotFound, TooManyRequests
+from smartunion.errors import Conflict, InvalidInput, KeepsTransaction, NotFound, TooManyRequests
 from smartunion.members import repository as member_repo
 from smartunion.members import schemas as member_schemas
 from smartunion.members import service as members
@@ -56,10 +66,12 @@ from smartunion.orgs import schemas as org_schemas
 from smartunion.orgs import service as orgs
 from smartunion.reference import regions
 from smartunion.security import service as identity
+from smartunion.security import totp
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
-from smartunion.security.models import User
+from smartunion.security.models import TOTP_SECRET, User
 from smartunion.security.permissions import Permission, Role
 from smartunion.security.principal import PermissionDenied, Principal
+from smartunion.stats.privacy import BudgetExhausted
 from smartunion.web import deps
 from smartunion.web.deps import (
     CSRF_COOKIE,
@@ -81,8 +93,28 @@ MAX_OPEN_NODES = 50  # expanded tree nodes carried in the URL
 MAX_ID = 2**31 - 1
 REVEALABLE = ("id_number", "phone", "name", "birth_date")
 
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # times on pages are Beijing time, stored in UTC
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored (UTC) time as Beijing wall-clock time; "—" for none."""
+    if value is None:
+        return "—"
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def compact_json(value: Any) -> str:
+    """Audit details and the like on one line, Chinese kept readable."""
+    if not value:
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals.update(version=__version__, Permission=Permission, Role=Role)
+templates.env.filters.update(local_time=local_time, compact_json=compact_json)
 
 E = TypeVar("E", bound=StrEnum)
 RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
@@ -241,6 +273,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     400: ("error.400.title", "error.400.body"),
     403: ("error.403.title", "error.403.body"),
     404: ("error.404.title", "error.404.body"),
+    409: ("error.409.title", "error.409.body"),
     429: ("error.429.title", "error.429.body"),
 }
 
@@ -296,6 +329,16 @@ class PageRoute(APIRoute):
             except QuotaExceeded as exc:
                 await _rollback(request, exc)
                 return error_page(request, 429, "error.quota")
+            except (TooManyRequests, BudgetExhausted) as exc:
+                await _rollback(request, exc)
+                return error_page(request, 429)
+            except Conflict as exc:
+                # e.g. a second click on "approve", or an export downloaded already.
+                await _rollback(request, exc)
+                return error_page(request, 409)
+            except InvalidInput as exc:
+                await _rollback(request, exc)
+                return error_page(request, 400)
             except PageError as exc:
                 await _rollback(request, exc)
                 return error_page(request, exc.status_code, exc.message_key)
@@ -495,9 +538,20 @@ def _start_session(
 
 
 def _authenticate(
-    page: Page, session: Session, form: LoginForm, ip: str, template: str, next_url: str
-) -> User | HTMLResponse:
-    """The user, or the login page again with a message (never saying what was wrong)."""
+    page: Page,
+    session: Session,
+    form: LoginForm,
+    ip: str,
+    template: str,
+    next_url: str,
+    *,
+    enrol_here: bool = False,
+) -> User | Response:
+    """The user, or the login page again with a message (never saying what was wrong).
+
+    With ``enrol_here`` (the console), an account whose role needs TOTP but has none is
+    sent to the enrolment page instead of being turned away.
+    """
     state = page.state
     if not state.login_limiter.hit("login", ip):
         return _login_page(
@@ -548,7 +602,9 @@ def _authenticate(
             username=form.username,
             ask_otp=True,
         )
-    except identity.EnrolmentRequired:
+    except identity.EnrolmentRequired as exc:
+        if enrol_here:
+            return _begin_enrolment(page, session, exc.user, ip, next_url)
         return _login_page(
             page,
             template=template,
@@ -574,6 +630,20 @@ def _end_session(page: Page, session: Session, target: str) -> RedirectResponse:
     return response
 
 
+# Where each role starts when the log-in form names no page: their daily work.
+ROLE_HOME: dict[Role, str] = {
+    Role.ANALYST: "/console/stats",
+    Role.AUDITOR: "/console/audit",
+    Role.SECURITY_OFFICER: "/console/security/alerts",
+}
+
+
+def _home(user: User, next_url: str) -> str:
+    if user.role is Role.MEMBER:
+        return "/m/"  # a member who used the staff form still gets in — to the portal
+    return next_url or ROLE_HOME.get(user.role, "/console")
+
+
 @router.get("/login")
 def login_page(
     page: AnyPage,
@@ -587,12 +657,10 @@ def login_submit(page: AnyPage, session: DbSession, ip: ClientIp, form: LoginFor
     _remember_session(page.request, session)
     page.check_csrf(form.csrf_token)
     next_url = safe_next(form.next, "")
-    result = _authenticate(page, session, form, ip, "console/login.html", next_url)
+    result = _authenticate(page, session, form, ip, "console/login.html", next_url, enrol_here=True)
     if isinstance(result, Response):
         return result
-    # A member who used the staff form still gets in — to the member portal.
-    target = "/m/" if result.role is Role.MEMBER else (next_url or "/console")
-    return _start_session(page, session, result, ip, target)
+    return _start_session(page, session, result, ip, _home(result, next_url))
 
 
 @router.post("/logout")
@@ -600,6 +668,157 @@ def logout(page: AnyPage, session: DbSession, csrf_token: Annotated[str, Form()]
     _remember_session(page.request, session)
     page.check_csrf(csrf_token)
     return _end_session(page, session, "/login")
+
+
+# ---------------------------------------------------------------------------------------
+# TOTP enrolment (system and org admins must use a second factor)
+#
+# A correct password for an account that must have TOTP but has none opens a short
+# "enrol" session: its own cookie, its own session kind, valid for ten minutes and for
+# this one page only (the cookie's Path, and resolve_session(kind="enrol") everywhere
+# else refusing it). The page shows the secret as a QR code and as text; a correct code
+# from the authenticator app activates it, ends the enrol session and opens the normal
+# one. The code used here is spent: the service refuses it again (replay).
+#
+# The second factor of an enrolled account stays on the log-in form itself (one POST with
+# password and code): a separate "/login/otp" step would need a service that finishes a
+# half-done log-in (check the code, reset the failure count, record the log-in), and
+# authenticate() only takes password and code together. Re-implementing that bookkeeping
+# in a page, or keeping the password between two requests, would both be worse.
+
+ENROL_COOKIE = "su_enrol"
+ENROL_PATH = "/login/totp-enrol"
+ENROL_LIFETIME = dt.timedelta(minutes=10)
+OTP_MAX_LENGTH = 8
+
+
+def _begin_enrolment(
+    page: Page, session: Session, user: User, ip: str, next_url: str
+) -> RedirectResponse:
+    settings = page.state.settings
+    # A fresh secret per password check: an abandoned attempt's secret is useless.
+    identity.begin_totp_enrolment(session, user, page.state.crypto)
+    token = identity.open_session(
+        session, user, kind="enrol", lifetime=ENROL_LIFETIME, client_ip=ip
+    )
+    response = RedirectResponse(_query(ENROL_PATH, {"next": next_url}), status_code=303)
+    response.set_cookie(
+        ENROL_COOKIE,
+        token,
+        max_age=int(ENROL_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        path=ENROL_PATH,  # the browser sends it to the enrolment page and nowhere else
+    )
+    return response
+
+
+def _enrolling_user(page: Page, session: Session) -> tuple[str, User] | None:
+    """The enrol session's token and user, or None (none, expired, or enrolled already)."""
+    token = page.request.cookies.get(ENROL_COOKIE)
+    if not token:
+        return None
+    principal = identity.resolve_session(session, token, kind="enrol")
+    if principal is None:
+        return None
+    user = session.get(User, principal.user_id)
+    if user is None or user.totp_enabled:
+        return None
+    return token, user
+
+
+def _pending_secret(page: Page, session: Session, user: User) -> str:
+    """The not-yet-active secret begin_totp_enrolment stored, to show it again on reload.
+
+    Decrypted here because the service has no "show the pending secret" call; only the
+    holder of this user's enrol session reaches this.
+    """
+    if user.totp_secret_enc is None:  # reset by an administrator meanwhile
+        return identity.begin_totp_enrolment(session, user, page.state.crypto)
+    return page.state.crypto.decrypt(user.totp_secret_enc, TOTP_SECRET.name)
+
+
+def _no_store(response: Response) -> Response:
+    # Not under /console, so the app's no-store header does not cover it; the secret
+    # must not stay in a browser or proxy cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _enrol_page(
+    page: Page,
+    session: Session,
+    user: User,
+    next_url: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    secret = _pending_secret(page, session, user)
+    uri = totp.provisioning_uri(secret, user.username)
+    return _no_store(
+        page.render(
+            "console/totp_enrol.html",
+            status_code=status_code,
+            # Drawn locally by segno from our own URI: trusted markup, no image request.
+            qr_svg=Markup(totp.qr_svg(uri)),  # noqa: S704
+            secret_groups=[secret[i : i + 4] for i in range(0, len(secret), 4)],
+            issuer=totp.ISSUER,
+            username=user.username,
+            next_url=next_url,
+            error=error,
+        )
+    )
+
+
+def _enrol_expired() -> RedirectResponse:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(ENROL_COOKIE, path=ENROL_PATH, httponly=True, samesite="strict")
+    return response
+
+
+@router.get(ENROL_PATH)
+def totp_enrol_page(
+    page: AnyPage,
+    session: DbSession,
+    next_url: Annotated[str | None, Query(alias="next", max_length=500)] = None,
+) -> Response:
+    _remember_session(page.request, session)
+    found = _enrolling_user(page, session)
+    if found is None:
+        return _enrol_expired()
+    return _enrol_page(page, session, found[1], safe_next(next_url, ""))
+
+
+@router.post(ENROL_PATH)
+def totp_enrol_submit(
+    page: AnyPage,
+    session: DbSession,
+    ip: ClientIp,
+    code: Annotated[str, Form(max_length=OTP_MAX_LENGTH)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    _remember_session(page.request, session)
+    page.check_csrf(csrf_token)
+    next_url = safe_next(next_url, "")
+    found = _enrolling_user(page, session)
+    if found is None:
+        return _enrol_expired()
+    token, user = found
+    # Same budget as the log-in form: six digits must not be guessable at leisure.
+    if not page.state.login_limiter.hit("login", ip):
+        return _enrol_page(page, session, user, next_url, error="login.error.rate", status_code=429)
+    if not identity.confirm_totp_enrolment(
+        session, user, page.state.crypto, code.strip(), client_ip=ip
+    ):
+        # The failure is audited by the service; the handler returns normally so it commits.
+        return _enrol_page(page, session, user, next_url, error="enrol.error.code", status_code=400)
+    identity.revoke_session(session, token)
+    response = _start_session(page, session, user, ip, _home(user, next_url))
+    response.delete_cookie(ENROL_COOKIE, path=ENROL_PATH, httponly=True, samesite="strict")
+    return _no_store(response)
 
 
 # ---------------------------------------------------------------------------------------
@@ -780,6 +999,8 @@ def _members_page(
     lookup_rows: list[dict[str, Any]] | None = None,
     lookup_error: str | None = None,
     lookup_kind: str = "id_number",
+    export_error: str | None = None,
+    export_reason: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
     principal = _caller(page)
@@ -815,6 +1036,8 @@ def _members_page(
         lookup_rows=lookup_rows,
         lookup_error=lookup_error,
         lookup_kind=lookup_kind,
+        export_error=export_error,
+        export_reason=export_reason,
         nav="members",
     )
 
@@ -1052,3 +1275,20 @@ def portal_logout(
     _remember_session(page.request, session)
     page.check_csrf(csrf_token)
     return _end_session(page, session, "/m/login")
+
+
+# ---------------------------------------------------------------------------------------
+# Feature pages in their own modules. They decorate routes onto this module's ``router``
+# (same PageRoute error pages, same dependencies), so importing them here registers their
+# pages before the app includes the router. Imported last: they import from this module.
+# Registering onto one router, rather than including a router of theirs, also works when
+# one of them happens to be imported before this module.
+
+from smartunion.web import (  # noqa: E402
+    pages_audit,
+    pages_exports,
+    pages_privacy,
+    pages_stats,
+)
+
+FEATURE_MODULES = (pages_audit, pages_exports, pages_privacy, pages_stats)

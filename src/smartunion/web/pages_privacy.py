@@ -1,0 +1,308 @@
+"""Personal-information rights on pages, over :mod:`smartunion.privacy.service`.
+
+* Member portal ``/m/privacy``: consents (grant / withdraw), "download my data" (the only
+  page response in the whole application that carries the member's own ID number and
+  phone in plaintext — it is theirs, PIPL 第四十五条), correction and deletion requests
+  and their status.
+* Console ``/console/privacy/requests``: open requests of members in scope with the
+  decrypted note, accept / refuse (an accepted deletion anonymises the member).
+* Console ``/console/privacy/register``: the record of processing activities, consent
+  purposes and retention rules, straight from the code that enforces them (for the DPO).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Form, Query, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from smartunion.errors import Conflict
+from smartunion.members import repository as member_repo
+from smartunion.members.models import ConsentRecord
+from smartunion.privacy import service as privacy
+from smartunion.privacy.models import SubjectRequest
+from smartunion.privacy.register import PURPOSES, REGISTER, Purpose
+from smartunion.privacy.retention import RULES
+from smartunion.security.crypto import FieldCrypto
+from smartunion.security.permissions import Permission
+from smartunion.security.principal import PermissionDenied
+from smartunion.web.deps import Crypto, DbSession
+from smartunion.web.pages import (
+    ConsolePage,
+    Page,
+    PortalPage,
+    RecordId,
+    _caller,
+    local_time,
+    router,
+)
+
+# What a member can ask to have corrected; "other" leaves it to the note.
+CORRECTABLE = (
+    "name",
+    "gender",
+    "birth_date",
+    "id_number",
+    "phone",
+    "ethnicity",
+    "education",
+    "enterprise",
+    "occupation",
+    "skill_level",
+    "employment_form",
+    "other",
+)
+KINDS = ("correction", "deletion")
+NOTICES = ("granted", "withdrawn", "sent")
+
+
+def field_label(page: Page, field: str) -> str:
+    if not field:
+        return "—"
+    if field == "other":
+        return page.t("privacy.field.other")
+    key = f"field.{field}"
+    return page.t(key) if page.t.has(key) else field
+
+
+def purpose_title(page: Page, purpose: Purpose) -> str:
+    key = f"privacy.purpose.{purpose.key}"
+    return page.t(key) if page.t.has(key) else purpose.title
+
+
+# ---------------------------------------------------------------------------------------
+# Member portal
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    purpose: Purpose
+    title: str
+    record: ConsentRecord | None
+
+    @property
+    def granted(self) -> bool:
+        return self.record is not None
+
+    @property
+    def outdated(self) -> bool:
+        """Consent given to an older text: ask again for the current one."""
+        return self.record is not None and self.record.version != self.purpose.version
+
+
+def _portal_privacy(
+    page: Page,
+    session: Session,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    form_kind: str = "correction",
+    form_field: str = "",
+    form_note: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    principal = _caller(page)
+    live = privacy.consents(session, principal)
+    consent_rows = [
+        ConsentRow(PURPOSES[key], purpose_title(page, PURPOSES[key]), record)
+        for key, record in live.items()
+    ]
+    statutory = [(p, purpose_title(page, p)) for p in PURPOSES.values() if not p.needs_consent]
+    requests = [
+        {
+            "request": r,
+            "field": field_label(page, r.field),
+            "created": local_time(r.created_at, "%Y-%m-%d"),
+            "handled": local_time(r.handled_at, "%Y-%m-%d") if r.handled_at else "",
+        }
+        for r in privacy.my_requests(session, principal)
+    ]
+    return page.render(
+        "portal/privacy.html",
+        status_code=status_code,
+        consents=consent_rows,
+        statutory=statutory,
+        requests=requests,
+        fields=[(f, field_label(page, f)) for f in CORRECTABLE],
+        notice=notice,
+        error=error,
+        form_kind=form_kind,
+        form_field=form_field,
+        form_note=form_note,
+    )
+
+
+@router.get("/m/privacy")
+def portal_privacy(
+    page: PortalPage,
+    session: DbSession,
+    done: Annotated[str, Query(max_length=12)] = "",
+) -> Response:
+    notice = f"privacy.notice.{done}" if done in NOTICES else None
+    return _portal_privacy(page, session, notice=notice)
+
+
+@router.post("/m/privacy/consents/{purpose}/grant")
+def consent_grant(
+    purpose: str,
+    page: PortalPage,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    page.check_csrf(csrf_token)
+    # An unknown purpose, or one that rests on statutory duty, is refused by the service.
+    privacy.grant(session, _caller(page), purpose[:40], channel="portal")
+    return RedirectResponse("/m/privacy?done=granted", status_code=303)
+
+
+@router.post("/m/privacy/consents/{purpose}/withdraw")
+def consent_withdraw(
+    purpose: str,
+    page: PortalPage,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    page.check_csrf(csrf_token)
+    privacy.withdraw(session, _caller(page), purpose[:40])
+    return RedirectResponse("/m/privacy?done=withdrawn", status_code=303)
+
+
+@router.post("/m/privacy/data")
+def my_data_download(
+    page: PortalPage,
+    session: DbSession,
+    crypto: Crypto,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Everything held about the member, as a JSON file (a POST: it is audited and it is
+    plaintext, so no other site may make the browser fetch it)."""
+    page.check_csrf(csrf_token)
+    body = json.dumps(privacy.my_data(session, _caller(page), crypto), ensure_ascii=False, indent=2)
+    return Response(
+        content=body.encode(),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="my-data.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/m/privacy/requests")
+def subject_request_submit(
+    page: PortalPage,
+    session: DbSession,
+    crypto: Crypto,
+    kind: Annotated[str, Form(max_length=12)] = "",
+    field: Annotated[str, Form(max_length=40)] = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    page.check_csrf(csrf_token)
+    kind = kind if kind in KINDS else ""
+    field = field if kind == "correction" and field in CORRECTABLE else ""
+    note = note.strip()
+    error = None
+    if not kind:
+        error = "privacy.error.kind"
+    elif kind == "correction" and not field:
+        error = "privacy.error.field"
+    if error is None:
+        try:
+            privacy.submit_request(
+                session, _caller(page), crypto, kind=kind, field=field, note=note
+            )
+        except Conflict:
+            error = "privacy.error.open"
+    if error is not None:
+        return _portal_privacy(
+            page,
+            session,
+            error=error,
+            form_kind=kind or "correction",
+            form_field=field,
+            form_note=note,
+            status_code=409 if error == "privacy.error.open" else 422,
+        )
+    return RedirectResponse("/m/privacy?done=sent", status_code=303)
+
+
+# ---------------------------------------------------------------------------------------
+# Console: requests of members in scope
+
+
+def _requests_page(
+    page: Page, session: Session, crypto: FieldCrypto, *, resolved: bool = False
+) -> HTMLResponse:
+    principal = _caller(page)
+    open_requests = privacy.open_requests(session, principal)
+    # Ids from the scoped open_requests(); the names of their unions add nothing new.
+    org_names, _ = member_repo.names_for(session, {r.org_id for r in open_requests}, set())
+    rows = [
+        {
+            "request": r,
+            "org_name": org_names.get(r.org_id, ""),
+            "field": field_label(page, r.field),
+            "note": privacy.request_note(crypto, r),
+            "created": local_time(r.created_at, "%Y-%m-%d %H:%M"),
+        }
+        for r in open_requests
+    ]
+    return page.render(
+        "console/privacy_requests.html", rows=rows, resolved=resolved, nav="privacy_requests"
+    )
+
+
+@router.get("/console/privacy/requests")
+def privacy_requests(
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    resolved: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    return _requests_page(page, session, crypto, resolved=bool(resolved))
+
+
+@router.post("/console/privacy/requests/{request_id}/resolve")
+def privacy_request_resolve(
+    request_id: RecordId,
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    accept: Annotated[str, Form(max_length=1)] = "",
+    response: Annotated[str, Form(max_length=300)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    page.check_csrf(csrf_token)
+    request: SubjectRequest = privacy.resolve_request(
+        session,
+        _caller(page),
+        crypto,
+        request_id,
+        accept=accept == "1",
+        response=response.strip(),
+    )
+    return RedirectResponse(f"/console/privacy/requests?resolved={request.id}", status_code=303)
+
+
+# ---------------------------------------------------------------------------------------
+# Console: record of processing activities
+
+
+@router.get("/console/privacy/register")
+def privacy_register(page: ConsolePage) -> Response:
+    principal = _caller(page)
+    # Auditors (the DPO's role here) and administrators, as in the API.
+    if not (principal.can(Permission.AUDIT_READ) or principal.can(Permission.USER_MANAGE)):
+        raise PermissionDenied(Permission.AUDIT_READ)
+    return page.render(
+        "console/privacy_register.html",
+        activities=REGISTER,
+        purposes=[(p, purpose_title(page, p)) for p in PURPOSES.values()],
+        rules=[(r, page.t(f"retention.{r.name}"), r.keep.days) for r in RULES],
+        nav="privacy_register",
+    )
