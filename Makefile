@@ -43,6 +43,7 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r src
 
 test: install-dev browser lint
 	$(BIN)/pytest

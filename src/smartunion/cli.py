@@ -50,6 +50,7 @@ def _register_ops() -> None:
 
     register(app)
 
+
 console = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -121,7 +121,7 @@ class SQLiteSink:
             raise
 
     def max_id(self, table: str) -> int:
-        return int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))  # noqa: S608
+        return int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))  # noqa: S608  # nosec B608
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
         row = self.conn.execute(sql, tuple(params)).fetchone()
@@ -129,7 +129,7 @@ class SQLiteSink:
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
         marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608  # nosec B608
         self.conn.executemany(sql, rows)
 
     def set_enterprises(self, org_ids: Sequence[int], enterprise_ids: Sequence[int]) -> None:
@@ -139,7 +139,7 @@ class SQLiteSink:
         )
 
     def begin_bulk(self, table: str, expected_rows: int) -> None:
-        existing = int(self.scalar(f"SELECT count(*) FROM {table}"))  # noqa: S608
+        existing = int(self.scalar(f"SELECT count(*) FROM {table}"))  # noqa: S608  # nosec B608
         if expected_rows < max(existing, 10_000):
             return  # rebuilding would cost more than it saves
         found = self.conn.execute(
@@ -202,7 +202,7 @@ class PostgresSink:
         self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
 
     def max_id(self, table: str) -> int:
-        return int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))  # noqa: S608
+        return int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))  # noqa: S608  # nosec B608
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
         row = self.conn.execute(sql.replace("?", "%s"), tuple(params)).fetchone()
@@ -233,7 +233,7 @@ class PostgresSink:
         )
 
     def begin_bulk(self, table: str, expected_rows: int) -> None:
-        existing = int(self.scalar(f"SELECT count(*) FROM {table}"))  # noqa: S608
+        existing = int(self.scalar(f"SELECT count(*) FROM {table}"))  # noqa: S608  # nosec B608
         if expected_rows < max(existing, 10_000):
             return
         indexes = self.conn.execute(

@@ -662,7 +662,7 @@ class _ArchiveReader:
         self._check()
 
     def _check(self) -> None:
-        assert self.trailer is not None  # noqa: S101 (set just before)
+        assert self.trailer is not None  # noqa: S101  # nosec B101 (set just before)
         recorded = {
             n: TableSummary(t["rows"], t["sha256"]) for n, t in self.trailer["tables"].items()
         }
@@ -679,7 +679,7 @@ class _ArchiveReader:
                 )
 
     def manifest(self, **run: Any) -> BackupManifest:
-        assert self.trailer is not None  # noqa: S101 (only after batches() ran to the end)
+        assert self.trailer is not None  # noqa: S101  # nosec B101 (only after batches() ran to the end)
         return _manifest(self.header, self.trailer, **run)
 
 
@@ -716,7 +716,7 @@ def _data_key_versions(conn: Connection) -> list[int]:
     used: set[int] = set()
     for spec in REGISTRY:
         table = spec.model.__table__
-        assert isinstance(table, Table)  # noqa: S101 (a declarative model maps a Table)
+        assert isinstance(table, Table)  # noqa: S101  # nosec B101 (a declarative model maps a Table)
         enc = table.c[spec.ciphertext]
         for (head,) in conn.execute(
             select(func.substr(enc, 2, 2)).where(enc.is_not(None)).distinct()
@@ -795,7 +795,7 @@ def _sqlite_cache(conn: Connection, kib: int) -> Iterator[None]:
         return
     # On the driver connection: through SQLAlchemy the PRAGMA would begin the transaction.
     raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 (an open connection has its driver connection)
+    assert raw is not None  # noqa: S101  # nosec B101 (an open connection has its driver connection)
     old = int(raw.execute("PRAGMA cache_size").fetchone()[0])
     raw.execute(f"PRAGMA cache_size = -{int(kib)}")
     try:
@@ -840,7 +840,7 @@ def _reset_sequences(conn: Connection, plans: Sequence[_TablePlan]) -> None:
             if seq:
                 conn.execute(
                     text(
-                        f"SELECT setval(:s, COALESCE((SELECT MAX({quote(col.name)}) "  # noqa: S608 (quoted names from the metadata)
+                        f"SELECT setval(:s, COALESCE((SELECT MAX({quote(col.name)}) "  # noqa: S608  # nosec B608 (quoted names from the metadata)
                         f"FROM {quote(plan.name)}), 0) + 1, false)"
                     ),
                     {"s": seq},
@@ -1057,7 +1057,7 @@ class _Loader:
         names = ", ".join(quote(c.name) for c in table.columns)
         if self._copy:
             raw = self.conn.connection.driver_connection
-            assert raw is not None  # noqa: S101 (an open connection has its driver connection)
+            assert raw is not None  # noqa: S101  # nosec B101 (an open connection has its driver connection)
             with (
                 raw.cursor() as cur,
                 cur.copy(f"COPY {quote(plan.name)} ({names}) FROM STDIN") as cp,
@@ -1066,7 +1066,7 @@ class _Loader:
                     cp.write_row(row)
         else:
             marks = ", ".join([self._marker] * len(table.columns))
-            sql = f"INSERT INTO {quote(plan.name)} ({names}) VALUES ({marks})"  # noqa: S608 (names from the metadata)
+            sql = f"INSERT INTO {quote(plan.name)} ({names}) VALUES ({marks})"  # noqa: S608  # nosec B608 (names from the metadata)
             self.conn.exec_driver_sql(sql, tuples)
 
     def _hold_back(

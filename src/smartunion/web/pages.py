@@ -762,7 +762,7 @@ def _enrol_page(
             "console/totp_enrol.html",
             status_code=status_code,
             # Drawn locally by segno from our own URI: trusted markup, no image request.
-            qr_svg=Markup(totp.qr_svg(uri)),  # noqa: S704
+            qr_svg=Markup(totp.qr_svg(uri)),  # noqa: S704  # nosec B704
             secret_groups=[secret[i : i + 4] for i in range(0, len(secret), 4)],
             issuer=totp.ISSUER,
             username=user.username,
