@@ -127,7 +127,29 @@ def _p95(values: list[int]) -> int:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+# The baseline depends only on days before today: compute it once per user, policy and day
+# instead of on every read (it was most of the guard's cost per request).
+_normal_cache: dict[tuple[int, str, GuardPolicy, dt.date], int] = {}
+
+
 def normal_daily_volume(
+    session: Session, principal: Principal, policy: GuardPolicy, day: dt.date
+) -> int:
+    key = (principal.user_id, str(principal.role), policy, day)
+    cached = _normal_cache.get(key)
+    if cached is None:
+        if len(_normal_cache) > 50_000:
+            _normal_cache.clear()
+        cached = _normal_cache[key] = _compute_normal(session, principal, policy, day)
+    return cached
+
+
+def clear_baselines() -> None:
+    """Forget cached baselines (tests rewrite history; production never does)."""
+    _normal_cache.clear()
+
+
+def _compute_normal(
     session: Session, principal: Principal, policy: GuardPolicy, day: dt.date
 ) -> int:
     own = _daily_history(
