@@ -169,6 +169,7 @@ DEMO_ACCOUNTS = [
     ("county_staff", Role.STAFF, 2),
     ("analyst", Role.ANALYST, 0),
     ("auditor", Role.AUDITOR, 0),
+    ("officer", Role.SECURITY_OFFICER, 0),
 ]
 
 
@@ -215,6 +216,9 @@ def demo_accounts() -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    console.print(
+        "admin and city_admin set up a TOTP authenticator at their first log-in (二次认证)."
+    )
 
 
 @app.command()
