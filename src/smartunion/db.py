@@ -99,7 +99,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE: nearly every request writes (audit event, guard counter), and a deferred
+        # transaction that reads first and then writes fails at once with "database is
+        # locked" when another connection committed in between (SQLITE_BUSY_SNAPSHOT);
+        # taking the write lock up front waits for busy_timeout instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

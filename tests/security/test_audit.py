@@ -180,3 +180,26 @@ class TestCli:
         bad = runner.invoke(app, ["audit", "verify"])
         assert bad.exit_code == 2
         assert "truncated" in bad.output
+
+
+def test_login_events_belong_to_the_users_organisation(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """Auditors search by organisation: a log-in must not be a branch-less system event."""
+    client.post("/api/v1/auth/token", data={"username": "staff_b", "password": "wrong-pass"})
+    with db.session() as s:
+        event = s.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "auth.login", AuditEvent.actor_username == "staff_b"
+            )
+        )
+        assert event is not None
+        assert event.actor_org_id == world.city_b.id
+
+
+def test_listing_rights_requests_is_audited(client: TestClient, world: World, db: Database) -> None:
+    client.get("/api/v1/privacy/requests", headers=world.auth("staff_a"))
+    with db.session() as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "privacy.requests_view"))
+        assert event is not None
+        assert event.details["ids"] == [world.request_a_id]

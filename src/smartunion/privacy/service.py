@@ -17,7 +17,7 @@ from smartunion.members.service import ID_FIELD, PHONE_FIELD
 from smartunion.orgs.models import Enterprise, UnionOrg
 from smartunion.privacy.models import NOTE, SubjectRequest
 from smartunion.privacy.register import PURPOSES
-from smartunion.security import audit
+from smartunion.security import audit, guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import AuditEvent, User
 from smartunion.security.permissions import Permission
@@ -196,8 +196,10 @@ def my_requests(session: Session, principal: Principal) -> list[SubjectRequest]:
 
 
 def open_requests(session: Session, principal: Principal) -> list[SubjectRequest]:
+    """Open requests in scope. Their notes may hold new personal values, so listing them
+    counts as a read of personal data: audited and charged to the insider-leak guard."""
     principal.require(Permission.MEMBER_WRITE)
-    return list(
+    requests = list(
         session.scalars(
             select(SubjectRequest)
             .where(
@@ -207,6 +209,15 @@ def open_requests(session: Session, principal: Principal) -> list[SubjectRequest
             .order_by(SubjectRequest.id)
         )
     )
+    guard.charge(session, principal, kind="read", records=len(requests))
+    audit.record(
+        session,
+        principal,
+        "privacy.requests_view",
+        object_type="subject_request",
+        details={"ids": [r.id for r in requests]},
+    )
+    return requests
 
 
 def request_note(crypto: FieldCrypto, request: SubjectRequest) -> str:

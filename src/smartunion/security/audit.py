@@ -79,8 +79,13 @@ def record(
     details: dict[str, Any] | None = None,
     client_ip: str = "",
     username: str | None = None,
+    org_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event. ``details`` must never contain plaintext of a sensitive field."""
+    """Append one event. ``details`` must never contain plaintext of a sensitive field.
+
+    Without a principal (log-ins, CLI), ``org_id`` places the event in an organisation, so
+    auditors of other branches do not see it.
+    """
     key, alg = _seal(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
@@ -94,7 +99,7 @@ def record(
         actor_user_id=principal.user_id if principal else None,
         actor_username=principal.username if principal else (username or ""),
         actor_role=str(principal.role) if principal else "",
-        actor_org_id=principal.org_id if principal else None,
+        actor_org_id=principal.org_id if principal else org_id,
         action=action,
         object_type=object_type,
         object_id=str(object_id),

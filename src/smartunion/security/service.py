@@ -130,6 +130,7 @@ def authenticate(
             object_type="user",
             object_id=user.id if user else "",
             username=username[:64],
+            org_id=user.org_id if user else None,
             details={"reason": reason},
             client_ip=client_ip,
         )
@@ -155,6 +156,7 @@ def authenticate(
                 object_type="user",
                 object_id=user.id,
                 username=user.username,
+                org_id=user.org_id,
                 client_ip=client_ip,
             )
             raise SecondFactorRequired
@@ -174,6 +176,7 @@ def authenticate(
             object_type="user",
             object_id=user.id,
             username=user.username,
+            org_id=user.org_id,
             client_ip=client_ip,
         )
         raise EnrolmentRequired(user)
@@ -187,6 +190,7 @@ def authenticate(
         object_type="user",
         object_id=user.id,
         username=user.username,
+        org_id=user.org_id,
         client_ip=client_ip,
     )
     return user
@@ -226,6 +230,7 @@ def confirm_totp_enrolment(
             object_type="user",
             object_id=user.id,
             username=user.username,
+            org_id=user.org_id,
             client_ip=client_ip,
         )
         return False
@@ -237,6 +242,7 @@ def confirm_totp_enrolment(
         object_type="user",
         object_id=user.id,
         username=user.username,
+        org_id=user.org_id,
         client_ip=client_ip,
     )
     return True
