@@ -5,6 +5,7 @@ employee paging through hundreds of thousands of records). The guard must stop t
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -180,3 +181,27 @@ class TestAlerts:
             assert user is not None
             assert user.suspended_at is None  # a quota refuses, it does not suspend
             assert s.scalar(select(SecurityAlert).where(SecurityAlert.kind == "quota"))
+
+
+def test_console_scraper_is_stopped(client: TestClient, crowd: World, db: Database) -> None:
+    """The same insider through the staff console: list pages, then one record at a time."""
+    client.cookies.set("su_session", crowd.cookies["staff_a"])
+    served = 0
+    page = 1
+    while True:
+        r = client.get("/console/members", params={"page": page, "size": 100})
+        if r.status_code != 200:
+            break
+        rows = len(set(re.findall(r'href="/console/members/(\d+)"', r.text)))
+        if rows == 0:
+            break
+        served += rows
+        page += 1
+    assert r.status_code == 403
+    assert served - GuardPolicy().min_normal_daily <= HARD_MARGIN
+    with db.session() as s:
+        user = s.get(User, crowd.users["staff_a"].id)
+        assert user is not None
+        assert user.suspended_at is not None
+    gone = client.get("/console/members", follow_redirects=False)
+    assert gone.status_code == 303  # session revoked: back to the log-in page
