@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from smartunion import schema
 from smartunion.config import Settings
 from smartunion.db import Database, make_engine
+from smartunion.members import repository as member_repo
 from smartunion.security import guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.keys import KeyRing
@@ -108,7 +109,9 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture
 def db(engine: Engine, crypto: FieldCrypto) -> Iterator[Database]:
-    guard.clear_baselines()  # each test writes its own history into a fresh transaction
+    # Each test writes its own history and members into a fresh transaction.
+    guard.clear_baselines()
+    member_repo.forget_counts()
     connection = engine.connect()
     outer = connection.begin()
     database = Database(engine, audit_key=crypto.ring.audit_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -15,12 +16,19 @@ from smartunion.security.principal import Principal
 from smartunion.security.scopes import nothing, scoped_org_ids, subtree_org_ids
 
 
-def readable_members(principal: Principal) -> Select[Member]:
+def readable_members(principal: Principal, *, lead_with_scope: bool = True) -> Select[Member]:
+    """The one scoped statement for members.
+
+    ``lead_with_scope=False`` keeps the same filter but stops the planner from driving the
+    query by the organisation index (``org_id + 0``): for a name search in a province-wide
+    scope, SQLite otherwise walks a million index entries instead of the name index.
+    """
     if principal.role is Role.MEMBER:
         if principal.member_id is None:
             return select(Member).where(nothing())
         return select(Member).where(Member.id == principal.member_id)
-    return select(Member).where(Member.org_id.in_(scoped_org_ids(principal)))
+    org = Member.org_id if lead_with_scope else Member.org_id + 0
+    return select(Member).where(org.in_(scoped_org_ids(principal)))
 
 
 def get(session: Session, principal: Principal, member_id: int) -> Member | None:
@@ -74,9 +82,28 @@ class MemberFilter:
         return stmt
 
 
+# Totals of big lists (a province-wide count walks a million index entries, ~0.2 s on
+# SQLite) are kept for a short while per scope and filter; a page's rows are always fresh.
+COUNT_TTL_SECONDS = 30.0
+_counts: dict[tuple[str, str, int | None, MemberFilter], tuple[float, int]] = {}
+
+
+def forget_counts() -> None:
+    _counts.clear()
+
+
 def count(session: Session, principal: Principal, where: MemberFilter) -> int:
-    stmt = where.apply(readable_members(principal))
-    return session.scalar(stmt.with_only_columns(func.count(Member.id)).order_by(None)) or 0
+    key = (principal.org_path, str(principal.role), principal.member_id, where)
+    now = time.monotonic()
+    hit = _counts.get(key)
+    if hit is not None and now - hit[0] < COUNT_TTL_SECONDS:
+        return hit[1]
+    stmt = where.apply(readable_members(principal, lead_with_scope=not where.q))
+    total = session.scalar(stmt.with_only_columns(func.count(Member.id)).order_by(None)) or 0
+    if len(_counts) > 10_000:
+        _counts.clear()
+    _counts[key] = (now, total)
+    return total
 
 
 def search(
@@ -87,7 +114,7 @@ def search(
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Sequence[Member], int]:
-    stmt = where.apply(readable_members(principal))
+    stmt = where.apply(readable_members(principal, lead_with_scope=not where.q))
     rows = session.scalars(stmt.order_by(Member.id).offset(offset).limit(limit)).all()
     return rows, count(session, principal, where)
 

@@ -316,6 +316,7 @@ def create_member(
     session.add(member)
     session.flush()
     member.member_no = member_number(org.region_code, member.id)
+    repo.forget_counts()
     audit.record(
         session,
         principal,
@@ -354,6 +355,7 @@ def update_member(
             member.phone_bidx = crypto.blind_index(value, PHONE_FIELD) if value else None
         else:
             setattr(member, field, value)
+    repo.forget_counts()
     audit.record(
         session,
         principal,

@@ -285,6 +285,7 @@ def anonymise(
     member.birth_date = member.birth_date.replace(day=15)
     member.department_id = None
     member.anonymised_at = utcnow()
+    member_repo.forget_counts()
     if member.status is MemberStatus.ACTIVE:
         member.status = MemberStatus.LEFT
         member.left_at = dt.date.today()
