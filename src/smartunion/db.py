@@ -13,7 +13,17 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from annotated_types import Interval
-from sqlalchemy import Connection, DateTime, Engine, Enum, MetaData, create_engine, event, func
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    Enum,
+    MetaData,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -32,6 +42,16 @@ NAMING_CONVENTION = {
 MAX_ID = 2_147_483_647
 # An id a client may send: fits the Integer keys on both backends (PostgreSQL's int4).
 DbId = Annotated[int, Interval(ge=1, le=MAX_ID)]
+
+
+def starts_with(column: ColumnElement[str] | Mapped[str], prefix: str) -> ColumnElement[bool]:
+    """``column LIKE 'prefix%'`` with the pattern built here, not in SQL.
+
+    SQLAlchemy's ``startswith`` sends ``LIKE :p || '%'``; SQLite cannot use an index for
+    an expression pattern, which turned a name search on 1M members into a table scan.
+    """
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")
 
 
 def utcnow() -> dt.datetime:

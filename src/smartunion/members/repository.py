@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from smartunion.db import starts_with
 from smartunion.members.models import EmploymentForm, Member, MemberStatus
 from smartunion.orgs.models import Enterprise, UnionOrg
 from smartunion.security.permissions import Role
@@ -68,9 +69,7 @@ class MemberFilter:
     def apply(self, stmt: Select[Member]) -> Select[Member]:
         if self.q:
             # Name prefix (uses the name index) or an exact member number.
-            stmt = stmt.where(
-                Member.name.startswith(self.q, autoescape=True) | (Member.member_no == self.q)
-            )
+            stmt = stmt.where(starts_with(Member.name, self.q) | (Member.member_no == self.q))
         if self.org_path is not None:
             stmt = stmt.where(Member.org_id.in_(subtree_org_ids(self.org_path)))
         if self.enterprise_id is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Select, false, select
 
+from smartunion.db import starts_with
 from smartunion.orgs.models import UnionOrg
 from smartunion.security.permissions import Role
 from smartunion.security.principal import Principal
@@ -16,7 +17,7 @@ from smartunion.security.principal import Principal
 def org_in_scope(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.MEMBER:
         return UnionOrg.id == principal.org_id
-    return UnionOrg.path.startswith(principal.org_path, autoescape=True)
+    return starts_with(UnionOrg.path, principal.org_path)
 
 
 def scoped_org_ids(principal: Principal) -> Select[int]:
@@ -24,7 +25,7 @@ def scoped_org_ids(principal: Principal) -> Select[int]:
 
 
 def subtree_org_ids(path: str) -> Select[int]:
-    return select(UnionOrg.id).where(UnionOrg.path.startswith(path, autoescape=True))
+    return select(UnionOrg.id).where(starts_with(UnionOrg.path, path))
 
 
 def nothing() -> ColumnElement[bool]:
