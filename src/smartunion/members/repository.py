@@ -113,9 +113,16 @@ def search(
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Sequence[Member], int]:
-    stmt = where.apply(readable_members(principal, lead_with_scope=not where.q))
+    total = count(session, principal, where)
+    # Pages come in id order. When the scope holds a large share of all members, walking
+    # the primary key and skipping the few outside is cheap, while leading with the
+    # organisation index sorts the whole scope (0.3 s for a province of 1M on SQLite). For
+    # small scopes the organisation index is the right way in. max(id) is one index probe.
+    everyone = session.scalar(select(func.max(Member.id))) or 0
+    broad = total * 4 >= everyone
+    stmt = where.apply(readable_members(principal, lead_with_scope=not (where.q or broad)))
     rows = session.scalars(stmt.order_by(Member.id).offset(offset).limit(limit)).all()
-    return rows, count(session, principal, where)
+    return rows, total
 
 
 def stream(
