@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smartunion.db import utcnow
@@ -16,7 +16,7 @@ from smartunion.members.models import ConsentRecord, Member, MemberStatus
 from smartunion.members.service import ID_FIELD, PHONE_FIELD
 from smartunion.orgs.models import Enterprise, UnionOrg
 from smartunion.privacy.models import NOTE, SubjectRequest
-from smartunion.privacy.register import PURPOSES
+from smartunion.privacy.register import PURPOSES, REGISTER
 from smartunion.security import audit, guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import AuditEvent, User
@@ -307,3 +307,38 @@ def anonymise(
         username=None if actor else "retention",
         details={"reason": reason},
     )
+
+
+def register_summary(session: Session, principal: Principal) -> dict[str, Any]:
+    """The processing register with live counts for the caller's organisations (DPO page)."""
+    if not principal.can(Permission.USER_MANAGE):
+        principal.require(Permission.AUDIT_READ)
+    in_scope = select(Member.id).where(Member.org_id.in_(scoped_org_ids(principal)))
+    consent_counts = {
+        row.purpose: row.n
+        for row in session.execute(
+            select(ConsentRecord.purpose, func.count().label("n"))
+            .where(ConsentRecord.withdrawn_at.is_(None), ConsentRecord.member_id.in_(in_scope))
+            .group_by(ConsentRecord.purpose)
+        )
+    }
+    members = select(func.count(Member.id)).where(Member.id.in_(in_scope))
+    return {
+        "activities": [a.__dict__ for a in REGISTER],
+        "purposes": [
+            {**p.__dict__, "live_consents": consent_counts.get(p.key, 0)} for p in PURPOSES.values()
+        ],
+        "retention": [
+            {"name": r.name, "description": r.description, "keep_days": r.keep.days}
+            for r in retention_rules()
+        ],
+        "members": session.scalar(members) or 0,
+        "anonymised": session.scalar(members.where(Member.anonymised_at.is_not(None))) or 0,
+    }
+
+
+def retention_rules() -> list[Any]:
+    # Imported late: retention imports this module (anonymise).
+    from smartunion.privacy.retention import RULES
+
+    return RULES

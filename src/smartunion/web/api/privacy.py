@@ -9,15 +9,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from smartunion.db import DbId
-from smartunion.members.models import ConsentRecord, Member
 from smartunion.privacy import service as privacy
 from smartunion.privacy.models import SubjectRequest
-from smartunion.privacy.register import PURPOSES, REGISTER
-from smartunion.privacy.retention import RULES
-from smartunion.security.permissions import Permission
+from smartunion.privacy.register import PURPOSES
 from smartunion.web.deps import ApiPrincipal, Crypto, DbSession
 
 router = APIRouter(tags=["privacy"])
@@ -156,27 +152,4 @@ def resolve_request(
 
 @router.get("/privacy/register", summary="Record of processing activities (for the DPO)")
 def register(principal: ApiPrincipal, session: DbSession) -> dict[str, Any]:
-    if not (principal.can(Permission.AUDIT_READ) or principal.can(Permission.USER_MANAGE)):
-        principal.require(Permission.AUDIT_READ)
-    consent_counts = dict(
-        (row.purpose, row.n)
-        for row in session.execute(
-            select(ConsentRecord.purpose, func.count().label("n"))
-            .where(ConsentRecord.withdrawn_at.is_(None))
-            .group_by(ConsentRecord.purpose)
-        )
-    )
-    return {
-        "activities": [a.__dict__ for a in REGISTER],
-        "purposes": [
-            {**p.__dict__, "live_consents": consent_counts.get(p.key, 0)} for p in PURPOSES.values()
-        ],
-        "retention": [
-            {"name": r.name, "description": r.description, "keep_days": r.keep.days} for r in RULES
-        ],
-        "members": session.scalar(select(func.count(Member.id))) or 0,
-        "anonymised": session.scalar(
-            select(func.count(Member.id)).where(Member.anonymised_at.is_not(None))
-        )
-        or 0,
-    }
+    return privacy.register_summary(session, principal)
