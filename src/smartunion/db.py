@@ -7,8 +7,10 @@ store. Everything here must behave the same on both.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -25,7 +27,16 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    sessionmaker,
+)
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 from smartunion.errors import KeepsTransaction
@@ -102,7 +113,73 @@ class TimestampMixin:
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+class WriteLockTimeout(RuntimeError):
+    """Another writer held the SQLite write lock for longer than the busy timeout."""
+
+
+class _ProcessWriteLock:
+    """One SQLite writer at a time inside this process, handed over without polling.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between attempts, which under load
+    turns a 0.2 ms wait into tens of milliseconds; a Python lock wakes the next writer at
+    once. Other processes (``serve --workers N``) still meet at SQLite's lock and its
+    busy timeout. The holder is a DBAPI connection, not a thread: a request may flush in
+    one worker thread and commit in another.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._holder: int | None = None
+        self.timeout = timeout
+
+    def acquire(self, raw: Any) -> None:
+        if self._holder == id(raw):
+            return
+        if not self._lock.acquire(timeout=self.timeout):
+            raise WriteLockTimeout(f"database is locked (waited {self.timeout:.0f} s for a writer)")
+        self._holder = id(raw)
+
+    def release(self, raw: Any) -> None:
+        if self._holder == id(raw):
+            self._holder = None
+            self._lock.release()
+
+
+_READ_HEADS = ("SELECT", "PRAGMA", "EXPLAIN")
+_WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _is_read(statement: str) -> bool:
+    head = statement.lstrip()[:8].upper()
+    if head.startswith(_READ_HEADS):
+        return True
+    if head.startswith("WITH"):
+        upper = statement.upper()
+        return not any(word in upper for word in _WRITE_WORDS)
+    return False
+
+
+def _raw(connection: Any) -> Any:
+    return getattr(connection, "dbapi_connection", connection)
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str) -> None:
+    """Transactions start deferred (readers never take a lock) and become writers late.
+
+    A deferred SQLite transaction that has read and then writes fails at once with
+    SQLITE_BUSY_SNAPSHOT when another connection committed in between, and BEGIN IMMEDIATE
+    for every request made every request wait for every other. So: a transaction reads
+    without any lock; just before its first write it ends its read snapshot (it has written
+    nothing yet, so nothing is lost), waits for this process's writer lock, and begins
+    again with ``BEGIN IMMEDIATE``. Later reads see the latest data under the lock. The
+    effect is PostgreSQL's READ COMMITTED: what a transaction read before its first write
+    may have changed since, which the code already has to handle on PostgreSQL.
+    Requests defer their bookkeeping writes (audit, counters) to commit time
+    (``defer_write``), so the lock is held for microseconds, not while rendering.
+    """
+    lock = _ProcessWriteLock(busy_timeout_ms / 1000)
+    _SQLITE_LOCKS[engine] = lock
+
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
     # (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL").
     @event.listens_for(engine, "connect")
@@ -111,32 +188,177 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         # Lets "name LIKE '张%'" use the name index (prefix search on 1M members).
         cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # IMMEDIATE: nearly every request writes (audit event, guard counter), and a deferred
-        # transaction that reads first and then writes fails at once with "database is
-        # locked" when another connection committed in between (SQLITE_BUSY_SNAPSHOT);
-        # taking the write lock up front waits for busy_timeout instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+        conn.info["su_txn"] = "read"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.info.get("su_txn") == "read" and not _is_read(statement):
+            _upgrade(conn, lock)
+
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def _commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            _end(dbapi_connection, lock)
+
+    def _rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _end(dbapi_connection, lock)
+
+    # Instance attributes: this engine's dialect only. The pool's reset-on-return and
+    # invalidation go through do_rollback too, so the lock cannot be left held.
+    dialect.do_commit = _commit  # type: ignore[method-assign]
+    dialect.do_rollback = _rollback  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_connection: Any, record: Any) -> None:
+        lock.release(dbapi_connection)
+        record.info.pop("su_txn", None)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def _upgrade(conn: Connection, lock: _ProcessWriteLock) -> None:
+    raw = _raw(conn.connection)
+    raw.execute("ROLLBACK")  # only a read snapshot: nothing written yet
+    lock.acquire(raw)
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        lock.release(raw)
+        raise
+    conn.info["su_txn"] = "write"
+
+
+def _end(dbapi_connection: Any, lock: _ProcessWriteLock) -> None:
+    try:
+        dbapi_connection.info.pop("su_txn", None)
+    except (AttributeError, NotImplementedError):  # a bare DBAPI connection at first connect
+        pass
+    lock.release(_raw(dbapi_connection))
+
+
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, _ProcessWriteLock] = weakref.WeakKeyDictionary()
+
+
+def begin_write(session: Session) -> None:
+    """Make the session's transaction a writer now (SQLite: take the write lock).
+
+    For work that reads and must not be overtaken before it writes (the audit sealer reads
+    the chain head, then links onto it). PostgreSQL code uses row or advisory locks.
+    """
+    conn = session.connection()
+    lock = _SQLITE_LOCKS.get(conn.engine)
+    if lock is not None and conn.info.get("su_txn") == "read":
+        _upgrade(conn, lock)
+
+
+def holds_write_lock(session: Session) -> bool:
+    """Whether this session's SQLite transaction already writes (and so holds the lock)."""
+    if session.get_transaction() is None:
+        return False
+    conn = session.connection()
+    return conn.engine.dialect.name == "sqlite" and conn.info.get("su_txn") == "write"
+
+
+# Deferred writes (``defer_write``): bookkeeping statements executed at commit time.
+_DEFERRED = "su_deferred"
+
+
+def defer_write(session: Session, statement: Executable) -> None:
+    """Run ``statement`` in this transaction just before it commits (and not at all if it
+    rolls back).
+
+    For the writes every request makes beside its real work (audit events, guard counters,
+    session touches): at commit they take the SQLite write lock for microseconds instead
+    of from the middle of the request to its end. A query of the same session that reads
+    one of the written tables runs them first, so a session still reads its own writes.
+    """
+    session.info.setdefault(_DEFERRED, []).append(statement)
+
+
+def run_deferred(session: Session) -> None:
+    pending: list[Executable] = session.info.pop(_DEFERRED, [])
+    for statement in pending:
+        session.execute(statement)
+
+
+def _deferred_tables(session: Session) -> set[Any]:
+    return {getattr(stmt, "table", None) for stmt in session.info.get(_DEFERRED, ())} - {None}
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    run_deferred(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_DEFERRED, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _read_own_writes(state: ORMExecuteState) -> None:
+    session = state.session
+    if not session.info.get(_DEFERRED) or not state.is_select:
+        return
+    wanted = _deferred_tables(session)
+    statement = state.statement
+    if isinstance(statement, ClauseElement) and wanted & set(find_tables(statement)):
+        run_deferred(session)
+
+
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    pool_timeout: float = 10.0,
+    busy_timeout_ms: int = 10_000,
+    sqlite_synchronous: str = "NORMAL",
+) -> Engine:
+    """An engine for ``url``: ``pool_size`` connections and no overflow.
+
+    The web layer admits no more concurrent requests than it has connections for
+    (``web.admission``), so a request never waits for a connection while it holds a
+    worker thread another request needs.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
-        _configure_sqlite(engine)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=pool_timeout,
+        )
+        _configure_sqlite(engine, busy_timeout_ms=busy_timeout_ms, synchronous=sqlite_synchronous)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+    )
 
 
 class Database:
@@ -165,6 +387,7 @@ class Database:
             "audit_key": self.audit_key,
             "audit_alg": self.audit_alg,
             "guard_policy": self.guard_policy,
+            "database": self,
         }
         return sessionmaker(bind=bind, expire_on_commit=False, info=info, **kw)
 
@@ -177,9 +400,10 @@ class Database:
         audit_alg: str = "hmac-sha256",
         guard_policy: Any = None,
         echo: bool = False,
+        **engine_options: Any,
     ) -> Database:
         return cls(
-            make_engine(url, echo=echo),
+            make_engine(url, echo=echo, **engine_options),
             audit_key=audit_key,
             audit_alg=audit_alg,
             guard_policy=guard_policy,
@@ -204,3 +428,26 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def side_transaction(self, session: Session) -> Iterator[Session]:
+        """A short transaction beside ``session``'s, committed when the block ends.
+
+        For counters that must hold across concurrent requests (the insider guard): they
+        commit before the request goes on, so a parallel request sees them at once. When
+        ``session`` already writes on SQLite it holds the only write lock, so the work
+        joins it instead (a second connection would wait for the first).
+        """
+        if holds_write_lock(session):
+            yield session
+            return
+        with self.session() as side:
+            yield side
+
+
+def side_transaction(session: Session) -> AbstractContextManager[Session]:
+    """``Database.side_transaction`` for a session made by a ``Database``."""
+    database: Database | None = session.info.get("database")
+    if database is None:
+        return nullcontext(session)
+    return database.side_transaction(session)
