@@ -348,23 +348,47 @@ def audit_verify(
     checkpoint: Annotated[
         bool, typer.Option(help="After a clean run, append a checkpoint to the external file")
     ] = True,
+    seal: Annotated[
+        bool, typer.Option(help="First link committed events into the chain (as the server does)")
+    ] = True,
 ) -> None:
     """Check every event's seal and link; exit 0 if intact, 2 naming the first bad event."""
     settings = _settings()
     key = _crypto(settings).ring.audit_key
     path = settings.audit_checkpoint_file
-    with user_errors(), _db(settings).session() as s:
-        checked, broken = audit.verify_chain(s, key, checkpoints=audit.read_checkpoints(path, key))
-        if broken is not None:
-            err.print(
-                f"[red]audit trail broken at event {broken.event_id}:[/red] {broken.reason} "
-                f"({checked} events before it are intact)",
-                highlight=False,
-            )
-            raise typer.Exit(code=2)
-        if checkpoint:
-            audit.append_checkpoint(path, key, s)
-    console.print(f"audit trail intact: {checked} events verified")
+    with user_errors():
+        db = _db(settings)
+        if seal:
+            audit.seal_all(db.session, key)
+        with db.session() as s:
+            result = audit.verify(s, key, checkpoints=audit.read_checkpoints(path, key))
+            broken = result.broken
+            if broken is not None:
+                err.print(
+                    f"[red]audit trail broken at event {broken.event_id}:[/red] {broken.reason} "
+                    f"({result.sealed} chained events before it are intact)",
+                    highlight=False,
+                )
+                raise typer.Exit(code=2)
+            if checkpoint:
+                audit.append_checkpoint(path, key, s)
+    console.print(f"audit trail intact: {result.checked} events verified")
+    if result.unsealed:
+        oldest = result.oldest_unsealed.isoformat() if result.oldest_unsealed else "?"
+        console.print(
+            f"{result.unsealed} of them committed but not yet chained (oldest {oldest}); "
+            "each carries its own seal, checked; the server's sealer links them shortly"
+        )
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Link committed events into the chain now (the server does it every half second)."""
+    settings = _settings()
+    key = _crypto(settings).ring.audit_key
+    with user_errors():
+        sealed = audit.seal_all(_db(settings).session, key)
+    console.print(f"sealed {sealed} events")
 
 
 @audit_app.command("checkpoint")
@@ -372,8 +396,11 @@ def audit_checkpoint() -> None:
     """Record the latest event's id and seal in the external checkpoint file (run it often)."""
     settings = _settings()
     key = _crypto(settings).ring.audit_key
-    with user_errors(), _db(settings).session() as s:
-        cp = audit.append_checkpoint(settings.audit_checkpoint_file, key, s)
+    with user_errors():
+        db = _db(settings)
+        audit.seal_all(db.session, key)
+        with db.session() as s:
+            cp = audit.append_checkpoint(settings.audit_checkpoint_file, key, s)
     console.print(f"checkpoint at event {cp.event_id}" if cp else "no events yet")
 
 

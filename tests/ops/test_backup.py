@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import typer
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -91,6 +91,9 @@ def fill(engine: Engine, ring: KeyRing) -> World:
             audit.record(
                 s, None, "member.list", username="staff_a", details={"count": i, "备注": "测试"}
             )
+    # Half chained, half waiting for the sealer: a backup carries both kinds.
+    with db.session() as s:
+        audit.seal_pending(s, ring.audit_key, limit=6)
     return world
 
 
@@ -210,6 +213,21 @@ class TestRoundTrip:
             assert made.audit_break == "event 5: content does not match its seal"
             restored = bk.restore_backup(dst, ring, tmp_path / "b.subak")
             assert restored.audit_break == made.audit_break
+
+    def test_a_changed_unsealed_event_is_reported_too(
+        self, fresh: FreshEngine, ring: KeyRing, tmp_path: Path
+    ) -> None:
+        with fresh("sqlite") as src:
+            fill(src, ring)
+            with src.begin() as conn:
+                last = conn.scalar(select(func.max(AuditEvent.id)))
+                conn.execute(
+                    AuditEvent.__table__.update()
+                    .where(AuditEvent.id == last)
+                    .values(actor_username="nobody")
+                )
+            made = backup_of(src, ring, tmp_path / "b.subak")
+            assert made.audit_break == f"event {last}: unsealed event (row id) fails its own seal"
 
     def test_existing_file_is_never_overwritten(
         self, fresh: FreshEngine, ring: KeyRing, tmp_path: Path

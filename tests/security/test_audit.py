@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from smartunion import schema
 from smartunion.cli import app
 from smartunion.config import get_settings
-from smartunion.db import Database
+from smartunion.db import Database, make_engine, run_deferred
 from smartunion.security import audit
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.keys import load_keyring
@@ -23,9 +26,24 @@ from tests.factories import World, build_world
 runner = CliRunner()
 
 
-def _add_events(session: Session, n: int) -> None:
+def _add_events(session: Session, n: int, *, seal: bool = True) -> None:
     for i in range(n):
         audit.record(session, None, "test.event", object_id=i, details={"i": i})
+    run_deferred(session)
+    if seal:
+        audit.seal_pending(session, session.info["audit_key"])
+
+
+def _by_seq(session: Session, seq: int) -> AuditEvent:
+    event = session.scalar(select(AuditEvent).where(AuditEvent.seq == seq))
+    assert event is not None
+    return event
+
+
+def _unsealed(session: Session) -> list[AuditEvent]:
+    return list(
+        session.scalars(select(AuditEvent).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id))
+    )
 
 
 class TestChain:
@@ -39,7 +57,10 @@ class TestChain:
 
     def test_changed_event_is_named(self, session: Session, crypto: FieldCrypto) -> None:
         _add_events(session, 6)
-        session.execute(update(AuditEvent).where(AuditEvent.id == 3).values(details={"i": 99}))
+        target = _by_seq(session, 3)
+        session.execute(
+            update(AuditEvent).where(AuditEvent.id == target.id).values(details={"i": 99})
+        )
         _, broken = audit.verify_chain(session, crypto.ring.audit_key)
         assert broken is not None
         assert broken.event_id == 3
@@ -49,10 +70,9 @@ class TestChain:
     ) -> None:
         """An insider who edits an event and re-seals it with a guessed key is caught."""
         _add_events(session, 4)
-        target = session.get(AuditEvent, 2)
-        assert target is not None
+        target = _by_seq(session, 2)
         target.details = {"i": "forged"}
-        target.hash = audit.compute_hash(b"not-the-key", target.prev_hash, target)
+        target.hash = audit.compute_hash(b"not-the-key", str(target.prev_hash), target)
         session.flush()
         _, broken = audit.verify_chain(session, crypto.ring.audit_key)
         assert broken is not None
@@ -60,7 +80,7 @@ class TestChain:
 
     def test_deleted_event_is_named(self, session: Session, crypto: FieldCrypto) -> None:
         _add_events(session, 6)
-        session.execute(delete(AuditEvent).where(AuditEvent.id == 4))
+        session.execute(delete(AuditEvent).where(AuditEvent.id == _by_seq(session, 4).id))
         _, broken = audit.verify_chain(session, crypto.ring.audit_key)
         assert broken is not None
         assert broken.event_id == 4
@@ -68,15 +88,17 @@ class TestChain:
 
     def test_inserted_event_is_caught(self, session: Session, crypto: FieldCrypto) -> None:
         _add_events(session, 3)
-        # Make room after event 2 and slip a forged event in, relinking what follows.
-        session.execute(update(AuditEvent).where(AuditEvent.id == 3).values(id=4))
+        # Make room after event 2 and slip a forged event in, linked to its predecessor.
+        third = _by_seq(session, 3)
+        second = _by_seq(session, 2)
+        session.execute(update(AuditEvent).where(AuditEvent.id == third.id).values(seq=4))
         forged = AuditEvent(
-            id=3,
-            occurred_at=session.get(AuditEvent, 2).occurred_at,  # type: ignore[union-attr]
+            occurred_at=second.occurred_at,
             action="auth.login",
             details={},
             alg="hmac-sha256",
-            prev_hash=session.get(AuditEvent, 2).hash,  # type: ignore[union-attr]
+            seq=3,
+            prev_hash=second.hash,
             hash="f" * 64,
         )
         session.add(forged)
@@ -84,6 +106,16 @@ class TestChain:
         _, broken = audit.verify_chain(session, crypto.ring.audit_key)
         assert broken is not None
         assert broken.event_id == 3
+
+    def test_reordered_events_are_caught(self, session: Session, crypto: FieldCrypto) -> None:
+        _add_events(session, 4)
+        two, three = _by_seq(session, 2), _by_seq(session, 3)
+        session.execute(update(AuditEvent).where(AuditEvent.id == two.id).values(seq=-2))
+        session.execute(update(AuditEvent).where(AuditEvent.id == three.id).values(seq=2))
+        session.execute(update(AuditEvent).where(AuditEvent.id == two.id).values(seq=3))
+        _, broken = audit.verify_chain(session, crypto.ring.audit_key)
+        assert broken is not None
+        assert broken.event_id == 2
 
     def test_truncated_tail_is_caught_by_checkpoint(
         self, session: Session, crypto: FieldCrypto, tmp_path: Path
@@ -93,7 +125,7 @@ class TestChain:
         path = tmp_path / "cp.jsonl"
         cp = audit.append_checkpoint(path, key, session)
         assert cp is not None
-        session.execute(delete(AuditEvent).where(AuditEvent.id >= cp.event_id - 1))
+        session.execute(delete(AuditEvent).where(AuditEvent.seq >= cp.event_id - 1))
         _, broken = audit.verify_chain(session, key, checkpoints=audit.read_checkpoints(path, key))
         assert broken is not None
         assert broken.event_id == cp.event_id
@@ -117,6 +149,133 @@ class TestChain:
             assert {e.alg for e in s.scalars(select(AuditEvent))} == {"hmac-sm3"}
             _, broken = audit.verify_chain(s, crypto.ring.audit_key)
             assert broken is None
+
+
+class TestAppendThenSeal:
+    """Events are appended with their own seal and chained after commit."""
+
+    def test_a_rolled_back_transaction_leaves_no_event(self, db: Database) -> None:
+        def fail_after_recording() -> None:
+            with db.session() as s:
+                audit.record(s, None, "test.rolled_back")
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            fail_after_recording()
+        with db.session() as s:
+            assert (
+                s.scalar(select(AuditEvent).where(AuditEvent.action == "test.rolled_back")) is None
+            )
+
+    def test_a_committed_event_waits_unsealed_and_verifies(
+        self, session: Session, crypto: FieldCrypto
+    ) -> None:
+        _add_events(session, 3, seal=False)
+        result = audit.verify(session, crypto.ring.audit_key)
+        assert (result.sealed, result.unsealed, result.broken) == (0, 3, None)
+        assert result.oldest_unsealed is not None
+        assert audit.seal_pending(session, crypto.ring.audit_key) == 3
+        result = audit.verify(session, crypto.ring.audit_key)
+        assert (result.sealed, result.unsealed, result.broken) == (3, 0, None)
+
+    def test_chain_order_is_commit_order_not_id_order(
+        self, session: Session, crypto: FieldCrypto
+    ) -> None:
+        """A lower id that commits later is chained after the higher one, not lost."""
+        key = crypto.ring.audit_key
+        _add_events(session, 2)
+        _add_events(session, 1, seal=False)
+        (late,) = _unsealed(session)
+        # Simulate the out-of-order commit: this event's id is below the chained ones.
+        low = session.scalar(select(func.min(AuditEvent.id))) - 1000
+        session.execute(update(AuditEvent).where(AuditEvent.id == late.id).values(id=low))
+        assert audit.seal_pending(session, key) == 1
+        assert _by_seq(session, 3).id == low
+        assert audit.verify(session, key).broken is None
+
+    def test_changed_unsealed_event_fails_its_own_seal(
+        self, session: Session, crypto: FieldCrypto
+    ) -> None:
+        _add_events(session, 2, seal=False)
+        first = _unsealed(session)[0]
+        session.execute(
+            update(AuditEvent).where(AuditEvent.id == first.id).values(outcome="denied")
+        )
+        result = audit.verify(session, crypto.ring.audit_key)
+        assert result.broken is not None
+        assert result.broken.event_id == first.id
+        assert "own seal" in result.broken.reason
+        # The sealer will not chain it: the chain never vouches for a forged event.
+        assert audit.seal_pending(session, crypto.ring.audit_key) == 1
+        assert audit.verify(session, crypto.ring.audit_key).broken is not None
+
+    def test_forged_unsealed_event_is_caught(self, session: Session, crypto: FieldCrypto) -> None:
+        _add_events(session, 1)
+        session.add(
+            AuditEvent(
+                occurred_at=_by_seq(session, 1).occurred_at,
+                action="member.read",
+                details={},
+                alg="hmac-sha256",
+                uid="0" * 32,
+                mac="f" * 64,
+            )
+        )
+        session.flush()
+        result = audit.verify(session, crypto.ring.audit_key)
+        assert result.broken is not None
+        assert "own seal" in result.broken.reason
+
+    def test_copied_unsealed_event_is_caught(self, session: Session, crypto: FieldCrypto) -> None:
+        _add_events(session, 1)
+        original = _by_seq(session, 1)
+        copy = {
+            c.name: getattr(original, c.key)
+            for c in AuditEvent.__table__.columns
+            if c.name not in {"id", "seq", "prev_hash", "hash", "uid"}
+        }
+        # The copy needs a uid of its own (unique), so it cannot carry a valid seal…
+        session.add(AuditEvent(**copy, uid="1" * 32))
+        session.flush()
+        result = audit.verify(session, crypto.ring.audit_key)
+        assert result.broken is not None
+
+    def test_a_crash_between_append_and_seal_loses_nothing(
+        self, tmp_path: Path, crypto: FieldCrypto
+    ) -> None:
+        """A process appends and commits events, then dies (kill -9) before any sealer ran;
+        the next process finds every event, each verifies, and the sealer chains them."""
+        url = f"sqlite:///{tmp_path / 'crash.db'}"
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        key_file = tmp_path / "audit.key"
+        key_file.write_bytes(crypto.ring.audit_key)
+        script = f"""
+import os, pathlib
+import smartunion.models
+from smartunion import schema
+from smartunion.db import Database, make_engine, run_deferred
+from smartunion.security import audit
+db = Database.from_url({url!r}, audit_key=pathlib.Path({str(key_file)!r}).read_bytes())
+for i in range(25):
+    with db.session() as s:
+        audit.record(s, None, "test.before_crash", object_id=i)
+os.kill(os.getpid(), 9)
+"""
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+        assert proc.returncode == -9, proc.stderr.decode()
+        db = Database.from_url(url, audit_key=crypto.ring.audit_key)
+        with db.session() as s:
+            result = audit.verify(s, crypto.ring.audit_key)
+            assert (result.sealed, result.unsealed, result.broken) == (0, 25, None)
+        assert audit.seal_all(db.session, crypto.ring.audit_key) == 25
+        with db.session() as s:
+            result = audit.verify(s, crypto.ring.audit_key)
+            assert (result.sealed, result.unsealed, result.broken) == (25, 0, None)
+            ids = [e.object_id for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+        assert ids == [str(i) for i in range(25)]
+        db.engine.dispose()
 
     def test_personal_reads_are_audited_without_plaintext(
         self, client: TestClient, world: World, db: Database
@@ -164,7 +323,7 @@ class TestCli:
         assert "intact" in ok.output
         db = self._db(data_dir)
         with db.engine.begin() as conn:
-            conn.execute(update(AuditEvent).where(AuditEvent.id == 2).values(outcome="ok!"))
+            conn.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(outcome="ok!"))
         db.engine.dispose()
         bad = runner.invoke(app, ["audit", "verify"])
         assert bad.exit_code == 2
@@ -174,8 +333,8 @@ class TestCli:
         assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
         db = self._db(data_dir)
         with db.engine.begin() as conn:
-            last = conn.scalar(select(func.max(AuditEvent.id)))
-            conn.execute(delete(AuditEvent).where(AuditEvent.id == last))
+            last = conn.scalar(select(func.max(AuditEvent.seq)))
+            conn.execute(delete(AuditEvent).where(AuditEvent.seq == last))
         db.engine.dispose()
         bad = runner.invoke(app, ["audit", "verify"])
         assert bad.exit_code == 2

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 
 from smartunion.db import Database
 from smartunion.privacy.models import SubjectRequest
+from smartunion.security import audit
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import AuditEvent, ExportRequest, SecurityAlert, User
 from smartunion.web.pages_stats import width_class
@@ -378,7 +379,8 @@ class TestAuditPage:
         (event,) = audit_events(db, "audit.verify")
         assert event.outcome == "ok"
         with db.session() as s:
-            s.execute(update(AuditEvent).where(AuditEvent.id == 1).values(outcome="forged"))
+            audit.seal_pending(s, s.info["audit_key"])
+            s.execute(update(AuditEvent).where(AuditEvent.seq == 1).values(outcome="forged"))
         r = client.post("/console/audit/verify", data={"csrf_token": token})
         assert 'data-verify="broken"' in r.text
         assert "第 1 条记录处断裂" in r.text

@@ -103,7 +103,7 @@ from sqlalchemy.types import TypeEngine
 import smartunion
 import smartunion.models  # every mapped table must be in the metadata
 from smartunion import schema
-from smartunion.db import Base
+from smartunion.db import Base, run_deferred
 from smartunion.security import audit
 from smartunion.security.fields import REGISTRY
 from smartunion.security.keys import KeyRing
@@ -1199,4 +1199,6 @@ def restore_backup(
                     "replaced_rows": sum(before.values()),
                 },
             )
+            # Into the restore's own transaction (the session does not commit: ``conn`` does).
+            run_deferred(session)
     return replace(manifest, seconds=time.perf_counter() - started)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,6 +81,13 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_event_actor_user_id_id", "actor_user_id", "id"),
         Index("ix_audit_event_object", "object_type", "object_id"),
+        # The sealer's work list: small, because it is sealed within a second.
+        Index(
+            "ix_audit_event_unsealed",
+            "id",
+            sqlite_where=text("seq IS NULL"),
+            postgresql_where=text("seq IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -95,8 +103,13 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client_ip: Mapped[str] = mapped_column(String(45), default="")
     alg: Mapped[str] = mapped_column(String(12), default="hmac-sha256")
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Append seal (own content, random uid); null only on events from before it existed.
+    uid: Mapped[str | None] = mapped_column(String(32), unique=True)
+    mac: Mapped[str | None] = mapped_column(String(64))
+    # Chain position and seals: set by the sealer after the event's transaction committed.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AccessCounter(Base):

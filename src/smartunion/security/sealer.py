@@ -1,0 +1,55 @@
+"""The audit sealer: links committed events into the chain, in batches, off the request path.
+
+One runs in every server process (a daemon thread). Several sealers, in several processes,
+are safe: each batch takes the sealers' lock (``audit.seal_pending``), and requests never
+take it. If the server dies, the next sealer (or any ``smartunion audit`` command) seals
+what was left: nothing is lost, it is only sealed later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from smartunion.db import Database
+from smartunion.security import audit
+
+log = logging.getLogger("smartunion.audit")
+
+
+class AuditSealer:
+    def __init__(self, db: Database, key: bytes, *, interval: float) -> None:
+        self.db = db
+        self.key = key
+        self.interval = interval
+        self.sealed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def seal_now(self) -> int:
+        """Seal everything committed so far; return how many events were linked."""
+        sealed = audit.seal_all(self.db.session, self.key)
+        self.sealed += sealed
+        return sealed
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.seal_now()
+        except Exception:  # shutting down: the next sealer picks these up
+            log.exception("audit: final seal failed; events stay unsealed until the next run")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.seal_now()
+            except Exception:
+                # A busy or briefly unreachable database: the events wait, unsealed but
+                # committed with their own seals, for the next round.
+                log.exception("audit: sealing failed; retrying")
