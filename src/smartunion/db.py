@@ -10,7 +10,7 @@ import datetime as dt
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -243,10 +244,9 @@ def _upgrade(conn: Connection, lock: _ProcessWriteLock) -> None:
 
 
 def _end(dbapi_connection: Any, lock: _ProcessWriteLock) -> None:
-    try:
+    # A bare DBAPI connection (at first connect) has no info dict.
+    with suppress(AttributeError, NotImplementedError):
         dbapi_connection.info.pop("su_txn", None)
-    except (AttributeError, NotImplementedError):  # a bare DBAPI connection at first connect
-        pass
     lock.release(_raw(dbapi_connection))
 
 
@@ -359,6 +359,14 @@ def make_engine(
         max_overflow=0,
         pool_timeout=pool_timeout,
     )
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """A unique constraint (not a foreign key or check) refused the write, on either backend."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(exc.orig)
 
 
 class Database:

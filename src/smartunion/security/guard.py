@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from smartunion.config import Settings
-from smartunion.db import utcnow
+from smartunion.db import side_transaction, utcnow
 from smartunion.errors import KeepsTransaction
 from smartunion.security import audit
 from smartunion.security.models import AccessCounter, AuthSession, SecurityAlert, User
@@ -225,26 +225,57 @@ def suspend(session: Session, principal: Principal, reason: str) -> None:
     )
 
 
-def _count(session: Session, principal: Principal, kind: Kind, records: int) -> None:
+def _count(
+    session: Session, principal: Principal, kind: Kind, records: int, policy: GuardPolicy
+) -> tuple[dict[str, int], int]:
+    """Add ``records`` to this hour's counter and return today's totals (with them) and
+    today's off-hours reads, in a transaction of its own that commits at once.
+
+    The counter is taken before the records leave and holds across concurrent requests and
+    server processes: two parallel requests of one user see each other's charges (the
+    upsert waits on the other's row on PostgreSQL, on the write lock on SQLite). A counter
+    read first and written at the end would let parallel requests pass the limit together.
+    """
     now = utcnow()
     hour = now.replace(minute=0, second=0, microsecond=0)
+    day = local_day(now)
     values = {
         "user_id": principal.user_id,
         "role": str(principal.role),
         "hour": hour,
-        "day": local_day(now),
+        "day": day,
         "kind": kind,
         "records": records,
     }
     table = AccessCounter.__table__
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)  # type: ignore[arg-type]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["user_id", "hour", "kind"],
-        set_={"records": table.c.records + stmt.excluded.records},
-    )
-    session.execute(stmt)
+    with side_transaction(session) as side:
+        dialect = side.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).values(**values)  # type: ignore[arg-type]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id", "hour", "kind"],
+            set_={"records": table.c.records + stmt.excluded.records},
+        )
+        side.execute(stmt)
+        totals = _totals_today(side, principal.user_id, day)
+        off = _off_hours_today(side, principal.user_id, day, policy) if kind == "read" else 0
+    return totals, off
+
+
+def _uncount(session: Session, principal: Principal, kind: Kind, records: int) -> None:
+    """Take back a refused request's charge: refused records were not served."""
+    hour = utcnow().replace(minute=0, second=0, microsecond=0)
+    remaining = AccessCounter.records - records
+    with side_transaction(session) as side:
+        side.execute(
+            update(AccessCounter)
+            .where(
+                AccessCounter.user_id == principal.user_id,
+                AccessCounter.hour == hour,
+                AccessCounter.kind == kind,
+            )
+            .values(records=case((remaining > 0, remaining), else_=0))
+        )
 
 
 def charge(session: Session, principal: Principal, *, kind: Kind, records: int) -> None:
@@ -258,12 +289,13 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
     suspended = session.scalar(select(User.suspended_at).where(User.id == principal.user_id))
     if suspended is not None:
         raise AccessSuspended("account suspended pending security review")
+    charged = max(records, 1) if kind == "reveal" else records
+    totals, off = _count(session, principal, kind, charged, policy)
     now = utcnow()
     day = local_day(now)
-    totals = _totals_today(session, principal.user_id, day)
     if kind == "read":
         normal = normal_daily_volume(session, principal, policy, day)
-        after = totals.get("read", 0) + records
+        after = totals.get("read", 0)
         if after > normal + policy.hard_margin:
             suspend(session, principal, f"read {after} records today; normal is {normal}")
             _alert_once(
@@ -277,6 +309,7 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
             )
             raise AccessSuspended("account suspended: far more records than usual")
         if after > policy.daily_read_quota:
+            _uncount(session, principal, kind, charged)
             _alert_once(
                 session,
                 principal,
@@ -298,20 +331,18 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
                 {"today": after, "normal": normal},
             )
         start, end = policy.work_hours
-        if not start <= now.astimezone(LOCAL_TZ).hour < end:
-            off = _off_hours_today(session, principal.user_id, day, policy) + records
-            if off > policy.off_hours_alert:
-                _alert_once(
-                    session,
-                    principal,
-                    "off_hours",
-                    "warning",
-                    f"非工作时间读取 {off} 条会员记录",
-                    day,
-                    {"off_hours": off},
-                )
+        if not start <= now.astimezone(LOCAL_TZ).hour < end and off > policy.off_hours_alert:
+            _alert_once(
+                session,
+                principal,
+                "off_hours",
+                "warning",
+                f"非工作时间读取 {off} 条会员记录",
+                day,
+                {"off_hours": off},
+            )
     elif kind == "reveal":
-        if totals.get("reveal", 0) + 1 > policy.reveals_alert:
+        if totals.get("reveal", 0) > policy.reveals_alert:
             _alert_once(
                 session,
                 principal,
@@ -319,8 +350,8 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
                 "warning",
                 f"今日查看明文超过 {policy.reveals_alert} 次",
                 day,
-                {"today": totals.get("reveal", 0) + 1},
+                {"today": totals.get("reveal", 0)},
             )
-    elif totals.get("export", 0) + records > policy.daily_export_quota:
+    elif totals.get("export", 0) > policy.daily_export_quota:
+        _uncount(session, principal, kind, charged)
         raise QuotaExceeded(f"daily export quota of {policy.daily_export_quota} records reached")
-    _count(session, principal, kind, max(records, 1) if kind == "reveal" else records)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from smartunion.db import utcnow
+from smartunion.db import defer_write, utcnow
 from smartunion.errors import Conflict, KeepsTransaction
 from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit, totp
@@ -162,8 +162,15 @@ def authenticate(
             raise SecondFactorRequired
         accepted = _accept_totp(user, otp, crypto)
     if not accepted:
-        user.failed_logins += 1
-        lock = lockout_after(user.failed_logins)
+        # Counted in SQL: parallel guesses must each count (a read-modify-write would let
+        # a burst of them record one failure).
+        failures = session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+        ).scalar_one()
+        lock = lockout_after(failures)
         if lock is not None:
             user.locked_until = now + lock
         raise failed("bad password or code")
@@ -307,9 +314,12 @@ def resolve_session(
         return None
     if limits is not None and now - auth.last_seen_at > limits.idle:
         return None
-    # Touch at most once a minute: saves a write per request.
+    # Touch at most once a minute: saves a write per request. Deferred to commit, so a
+    # request takes no write lock for it while it works.
     if now - auth.last_seen_at > dt.timedelta(minutes=1):
-        auth.last_seen_at = now
+        defer_write(
+            session, update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now)
+        )
     return Principal.for_user(
         user_id=user.id,
         username=user.username,
