@@ -136,7 +136,9 @@ def crypto() -> FieldCrypto:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url="sqlite:///unused.db")
+    # No sealer thread: the test's database is one connection, not to be shared with a
+    # thread; tests that need a sealed chain seal it themselves.
+    return Settings(data_dir=tmp_path, database_url="sqlite:///unused.db", audit_seal_interval=0)
 
 
 @pytest.fixture

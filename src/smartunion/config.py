@@ -62,6 +62,33 @@ class Settings(BaseSettings):
         default=1000, ge=0, description="Exports above this many records need a second person"
     )
     echo_sql: bool = False
+    # Serving under load (docs/architecture.md, "Concurrency").
+    worker_threads: int = Field(
+        default=16,
+        ge=1,
+        le=512,
+        description="Requests at work at once per server process (threads for sync code)",
+    )
+    queue_size: int = Field(
+        default=1000, ge=0, description="Requests that may wait for a worker; more get 503"
+    )
+    queue_wait_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait for a worker before a 503 Retry-After"
+    )
+    db_pool_size: int = Field(
+        default=0,
+        ge=0,
+        description="Database connections per process; 0 = 2 × worker_threads + 2",
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="NORMAL survives a killed process; FULL also a power cut (slower commits)",
+    )
+    audit_seal_interval: float = Field(
+        default=0.5,
+        ge=0,
+        description="Seconds between the server's audit sealing rounds; 0 = no sealer thread",
+    )
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
@@ -70,6 +97,12 @@ class Settings(BaseSettings):
         if self.secret_key_file is None:
             self.secret_key_file = self.data_dir / "secret.key"
         return self
+
+    @property
+    def pool_size(self) -> int:
+        """Each request may hold two connections (its own and a guard counter's side
+        transaction); the sealer and the readiness probe one each."""
+        return self.db_pool_size or 2 * self.worker_threads + 2
 
     @property
     def key_file(self) -> Path:

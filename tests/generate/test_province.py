@@ -507,3 +507,15 @@ class TestProfiles:
         assert beijing.orgs.names[0] == "北京市总工会"
         assert len(beijing.orgs) == 1 + len(children("110100"))
         assert set(beijing.orgs.parents[1:]) == {0}
+
+
+def test_id_sequences_continue_after_the_generated_rows(generated: Generated) -> None:
+    """PostgreSQL: rows were copied in with their ids; the app's next insert must not collide."""
+    if generated.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's rowid follows max(id) by itself")
+    for table in ("union_org", "enterprise", "department", "member"):
+        (top,) = _rows(generated.engine, f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
+        (following,) = _rows(
+            generated.engine, f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+        )
+        assert following[0] > top[0], table

@@ -276,6 +276,13 @@ class PostgresSink:
             self.conn.execute(f"ANALYZE {table}")
 
     def commit(self) -> None:
+        # Rows went in with explicit ids: move each id sequence past them, or every later
+        # insert through the app collides with a generated row (500 once per existing id).
+        for table in _TABLES:
+            self.conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  # nosec B608 (module constant)
+                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            )
         self.conn.commit()
 
     def rollback(self) -> None:

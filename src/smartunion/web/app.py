@@ -5,21 +5,28 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from smartunion import __version__
 from smartunion.config import Settings, get_settings
+from smartunion.db import is_unique_violation
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.passwords import WeakPassword
 from smartunion.security.principal import PermissionDenied
+from smartunion.security.sealer import AuditSealer
 from smartunion.security.service import (
     AuthenticationFailed,
     EnrolmentRequired,
@@ -29,6 +36,7 @@ from smartunion.security.service import (
 from smartunion.stats.privacy import BudgetExhausted
 from smartunion.validation import ValidationError as FieldValidationError
 from smartunion.web import pages
+from smartunion.web.admission import Admission, Gate
 from smartunion.web.api import router as api_router
 from smartunion.web.deps import LoginRequired
 from smartunion.web.state import AppState
@@ -136,9 +144,43 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
 
+def _install_integrity_handler(app: FastAPI) -> None:
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> Response:
+        # Two requests creating the same username or ID number at once: both passed the
+        # "is it taken?" check, the database's unique constraint stops the second. That is
+        # a conflict for the caller to resolve, as when the check catches it.
+        if is_unique_violation(exc):
+            return _error(409, "conflict: a record with the same unique value already exists")
+        raise exc
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: AppState = app.state.smartunion
+    # Sync handlers run in AnyIO's thread pool; size it with the admission limit (and the
+    # connection pool follows from it, Settings.pool_size).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = (
+        state.settings.worker_threads + 2
+    )
+    sealer = None
+    if state.settings.audit_seal_interval > 0 and state.db.audit_key:
+        sealer = AuditSealer(
+            state.db, state.db.audit_key, interval=state.settings.audit_seal_interval
+        )
+        sealer.start()
+    app.state.sealer = sealer
+    try:
+        yield
+    finally:
+        if sealer is not None:
+            await anyio.to_thread.run_sync(sealer.stop)
+
+
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="SmartUnion API",
         version=__version__,
         description=(
@@ -150,6 +192,11 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         redoc_url=None,
     )
     app.state.smartunion = state or AppState.from_settings(settings)
+    gate = app.state.gate = Gate(
+        limit=settings.worker_threads,
+        queue=settings.queue_size,
+        wait=settings.queue_wait_seconds,
+    )
 
     @app.middleware("http")
     async def _headers_and_log(
@@ -176,14 +223,31 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         return response
 
     _install_error_handlers(app)
+    _install_integrity_handler(app)
     app.include_router(api_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness")
-    def healthz() -> dict[str, str]:
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        # async and database-free: it answers even when every worker thread is busy.
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: the database answers")
+    async def readyz() -> Response:
+        app_state: AppState = app.state.smartunion
+        load = gate.snapshot()
+        try:
+            with anyio.fail_after(app_state.settings.queue_wait_seconds):
+                await anyio.to_thread.run_sync(_ping, app_state, limiter=_probe_threads)
+        except Exception as exc:  # any failure means "not ready"; say which kind
+            return JSONResponse(
+                {"status": "unavailable", "database": type(exc).__name__, **load},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        return JSONResponse({"status": "ready", "database": "ok", **load})
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:
@@ -194,4 +258,16 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     def root() -> Response:
         return RedirectResponse("/console", status_code=303)
 
+    # Added last, so it is the outermost of the app's middleware.
+    app.add_middleware(Admission, gate=gate)
     return app
+
+
+# The readiness probe has threads of its own: it must not queue behind the requests whose
+# capacity it reports.
+_probe_threads = anyio.CapacityLimiter(2)
+
+
+def _ping(state: AppState) -> None:
+    with state.db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

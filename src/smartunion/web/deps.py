@@ -21,7 +21,8 @@ SESSION_COOKIE = "su_session"
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies that do no I/O are ``async``: a sync one costs a hop to a worker thread.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.smartunion
     return state
 
@@ -30,22 +31,27 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 def get_session(state: State) -> Iterator[Session]:
-    """Commit when the handler returns normally, roll back when it raises."""
+    """Commit when the handler returns normally, roll back when it raises.
+
+    ``scope="function"`` below: the commit runs when the handler has returned and its
+    answer is rendered, *before* it is sent. A failed commit becomes an error answer, never
+    a 2xx for a write that did not happen (the default scope commits after sending).
+    """
     with state.db.session() as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_crypto(state: State) -> FieldCrypto:
+async def get_crypto(state: State) -> FieldCrypto:
     return state.crypto
 
 
 Crypto = Annotated[FieldCrypto, Depends(get_crypto)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 

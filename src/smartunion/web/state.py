@@ -34,6 +34,8 @@ class AppState:
             audit_alg="hmac-sm3" if settings.cipher == "sm4-gcm" else "hmac-sha256",
             guard_policy=GuardPolicy.from_settings(settings),
             echo=settings.echo_sql,
+            pool_size=settings.pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
         )
         return cls(settings=settings, db=db, crypto=crypto)
 
