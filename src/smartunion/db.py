@@ -277,7 +277,9 @@ def holds_write_lock(session: Session) -> bool:
 _DEFERRED = "su_deferred"
 
 
-def defer_write(session: Session, statement: Executable) -> None:
+def defer_write(
+    session: Session, statement: Executable, params: dict[str, Any] | None = None
+) -> None:
     """Run ``statement`` in this transaction just before it commits (and not at all if it
     rolls back).
 
@@ -285,18 +287,31 @@ def defer_write(session: Session, statement: Executable) -> None:
     session touches): at commit they take the SQLite write lock for microseconds instead
     of from the middle of the request to its end. A query of the same session that reads
     one of the written tables runs them first, so a session still reads its own writes.
+    A constant ``statement`` with ``params`` compiles once; consecutive entries with the
+    same statement run as one executemany.
     """
-    session.info.setdefault(_DEFERRED, []).append(statement)
+    session.info.setdefault(_DEFERRED, []).append((statement, params))
 
 
 def run_deferred(session: Session) -> None:
-    pending: list[Executable] = session.info.pop(_DEFERRED, [])
-    for statement in pending:
-        session.execute(statement)
+    pending: list[tuple[Executable, dict[str, Any] | None]] = session.info.pop(_DEFERRED, [])
+    i = 0
+    while i < len(pending):
+        statement, params = pending[i]
+        if params is None:
+            session.execute(statement)
+            i += 1
+            continue
+        batch = [params]
+        i += 1
+        while i < len(pending) and pending[i][0] is statement and pending[i][1] is not None:
+            batch.append(pending[i][1])  # type: ignore[arg-type]
+            i += 1
+        session.connection().execute(statement, batch)
 
 
 def _deferred_tables(session: Session) -> set[Any]:
-    return {getattr(stmt, "table", None) for stmt in session.info.get(_DEFERRED, ())} - {None}
+    return {getattr(stmt, "table", None) for stmt, _ in session.info.get(_DEFERRED, ())} - {None}
 
 
 @event.listens_for(Session, "before_commit")
@@ -427,15 +442,10 @@ class Database:
         session = self.sessionmaker()
         try:
             yield session
-            session.commit()
-        except KeepsTransaction:
-            session.commit()
+        except BaseException as exc:
+            finish(session, exc)
             raise
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        finish(session, None)
 
     @contextmanager
     def side_transaction(self, session: Session) -> Iterator[Session]:
@@ -451,6 +461,21 @@ class Database:
             return
         with self.session() as side:
             yield side
+
+
+def finish(session: Session, exc: BaseException | None) -> None:
+    """End a unit of work: commit unless ``exc`` (a ``KeepsTransaction`` still commits),
+    roll back otherwise, and close. A failed commit raises."""
+    try:
+        if exc is None or isinstance(exc, KeepsTransaction):
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def side_transaction(session: Session) -> AbstractContextManager[Session]:

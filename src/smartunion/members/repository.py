@@ -88,7 +88,9 @@ _counts: dict[tuple[str, str, int | None, MemberFilter], tuple[float, int]] = {}
 
 
 def forget_counts() -> None:
+    """Forget cached totals and names (after writes in tests; the TTLs do it otherwise)."""
     _counts.clear()
+    _names.clear()
 
 
 def count(session: Session, principal: Principal, where: MemberFilter) -> int:
@@ -139,15 +141,38 @@ def stream(
         last = rows[-1].id
 
 
+# Organisation and enterprise names by id, kept NAMES_TTL_SECONDS per process: two queries
+# on every member detail were an eighth of its cost. Names are public; a renamed
+# organisation shows its new name within the TTL.
+NAMES_TTL_SECONDS = 30.0
+_names: dict[tuple[str, int], tuple[float, str]] = {}
+
+
+def _cached_names(
+    session: Session, kind: str, model: type[UnionOrg] | type[Enterprise], ids: set[int]
+) -> dict[int, str]:
+    now = time.monotonic()
+    out: dict[int, str] = {}
+    missing: set[int] = set()
+    for i in ids:
+        hit = _names.get((kind, i))
+        if hit is not None and now - hit[0] < NAMES_TTL_SECONDS:
+            out[i] = hit[1]
+        else:
+            missing.add(i)
+    if missing:
+        if len(_names) > 100_000:
+            _names.clear()
+        for row in session.execute(select(model.id, model.name).where(model.id.in_(missing))):
+            out[row.id] = row.name
+            _names[(kind, row.id)] = (now, row.name)
+    return out
+
+
 def names_for(
     session: Session, org_ids: set[int], enterprise_ids: set[int]
 ) -> tuple[dict[int, str], dict[int, str]]:
-    orgs: dict[int, str] = {}
-    ents: dict[int, str] = {}
-    if org_ids:
-        q = select(UnionOrg.id, UnionOrg.name).where(UnionOrg.id.in_(org_ids))
-        orgs = {row.id: row.name for row in session.execute(q)}
-    if enterprise_ids:
-        q2 = select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(enterprise_ids))
-        ents = {row.id: row.name for row in session.execute(q2)}
-    return orgs, ents
+    return (
+        _cached_names(session, "org", UnionOrg, org_ids),
+        _cached_names(session, "enterprise", Enterprise, enterprise_ids),
+    )

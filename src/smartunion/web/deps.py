@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from smartunion.db import finish
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.permissions import STAFF_ROLES
@@ -30,15 +32,21 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_session(state: State) -> Iterator[Session]:
+async def get_session(state: State) -> AsyncIterator[Session]:
     """Commit when the handler returns normally, roll back when it raises.
 
     ``scope="function"`` below: the commit runs when the handler has returned and its
     answer is rendered, *before* it is sent. A failed commit becomes an error answer, never
     a 2xx for a write that did not happen (the default scope commits after sending).
+    Making the session does no I/O, so only its end goes to a worker thread.
     """
-    with state.db.session() as session:
+    session = state.db.sessionmaker()
+    try:
         yield session
+    except BaseException as exc:
+        await run_in_threadpool(finish, session, exc)
+        raise
+    await run_in_threadpool(finish, session, None)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
