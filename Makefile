@@ -7,9 +7,12 @@ HOST ?= 127.0.0.1
 DEMO_MEMBERS ?= 50000
 DEMO_SEED ?= 1
 BENCH_MEMBERS ?= 1000000
+BENCH_LOAD_MEMBERS ?= 100000
+BENCH_SOAK_SECONDS ?= 600
+BENCH_LOAD_WORKERS ?= 1
 export SMARTUNION_DATA_DIR ?= var
 
-.PHONY: demo install install-dev lint test test-fast browser bench format clean
+.PHONY: demo install install-dev lint test test-fast browser bench bench-load format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +61,17 @@ format: install-dev
 bench: install-dev
 	mkdir -p bench/results
 	$(BIN)/python bench/run.py --members $(BENCH_MEMBERS) --out bench/results/latest.md
+	@$(MAKE) --no-print-directory bench-load
+
+# The HTTP server under wrk (Debian package), on SQLite and PostgreSQL: bench/results/load.md.
+bench-load: install-dev
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing wrk (apt)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	  || echo "WARNING: wrk could not be installed; the load benchmark will be skipped"; }
+	mkdir -p bench/results
+	$(BIN)/python bench/load.py --out bench/results/load.md --members $(BENCH_LOAD_MEMBERS) \
+	  --soak-seconds $(BENCH_SOAK_SECONDS) --workers $(BENCH_LOAD_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
