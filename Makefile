@@ -9,7 +9,7 @@ DEMO_SEED ?= 1
 BENCH_MEMBERS ?= 1000000
 BENCH_LOAD_MEMBERS ?= 100000
 BENCH_SOAK_SECONDS ?= 600
-BENCH_LOAD_WORKERS ?= 1
+BENCH_LOAD_WORKERS ?= 2
 export SMARTUNION_DATA_DIR ?= var
 
 .PHONY: demo install install-dev lint test test-fast browser bench bench-load format clean

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, Table, insert, text
+from sqlalchemy.orm import Session
 
-from smartunion.db import make_engine
+from smartunion import db as dbmod
+from smartunion.db import Database, defer_write, make_engine
+
+T = Table("t", MetaData(), Column("x", Integer))
 
 
 def test_overlapping_read_then_write_transactions_wait_instead_of_failing(
     tmp_path: Path,
 ) -> None:
-    """Requests read, then write their audit event. With deferred transactions SQLite
-    refuses the write at once ("database is locked") when another request committed in
-    between; the 1M-member API benchmark hit it. Each transaction now takes the lock first."""
+    """Requests read, then write their audit event. A deferred SQLite transaction that read
+    is refused the write at once ("database is locked") when another request committed in
+    between; the 1M-member API benchmark hit it. A transaction now drops its read snapshot
+    and takes the writer lock just before its first write."""
     engine = make_engine(f"sqlite:///{tmp_path / 'race.db'}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (x INTEGER)"))
@@ -65,3 +72,70 @@ def test_name_search_uses_the_name_index(sqlite_engine: object) -> None:
             str(row[3]) for row in conn.execute(sql_text(f"EXPLAIN QUERY PLAN {compiled}"))
         )
     assert "ix_member_name" in plan, plan
+
+
+def _probe_can_write(path: Path) -> bool:
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+
+
+def test_readers_hold_no_lock_and_deferred_writes_wait_for_commit(tmp_path: Path) -> None:
+    """While a request reads (and renders), another process may write; its bookkeeping
+    writes take the lock only when it commits."""
+    path = tmp_path / "lock.db"
+    database = Database(make_engine(f"sqlite:///{path}"))
+    with database.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    table = T
+    with database.session() as s:
+        s.execute(text("SELECT count(*) FROM t")).scalar()
+        defer_write(s, insert(table), {"x": 1})
+        assert _probe_can_write(path)  # reading, with a write pending: no lock held
+    with database.session() as s:
+        assert s.execute(text("SELECT count(*) FROM t")).scalar() == 1
+
+
+class TestGroupCommit:
+    def test_concurrent_read_requests_commit_together_and_all_land(self, tmp_path: Path) -> None:
+        database = Database(make_engine(f"sqlite:///{tmp_path / 'group.db'}", pool_size=20))
+        with database.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        table = T
+
+        def request(i: int) -> None:
+            with database.session() as s:
+                s.execute(text("SELECT count(*) FROM t")).scalar()
+                time.sleep(0.001)
+                defer_write(s, insert(table), {"x": i})
+
+        threads = [threading.Thread(target=request, args=(i,)) for i in range(200)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with database.engine.connect() as conn:
+            got = sorted(r[0] for r in conn.execute(text("SELECT x FROM t")))
+        assert got == list(range(200))
+
+    def test_a_failing_write_fails_its_request_only(self, tmp_path: Path) -> None:
+        database = Database(make_engine(f"sqlite:///{tmp_path / 'group.db'}"))
+        with database.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER UNIQUE)"))
+        table = T
+        good = dbmod._Entry([(insert(table), {"x": 1})])
+        bad = dbmod._Entry([(insert(table), {"x": 2}), (insert(table), {"x": 2})])
+        also_good = dbmod._Entry([(insert(table), {"x": 3})])
+        with Session(database.engine) as s:
+            dbmod._GroupCommit._write(s, [good, bad, also_good])
+        assert good.error is None
+        assert also_good.error is None
+        assert bad.error is not None
+        with database.engine.connect() as conn:
+            assert sorted(r[0] for r in conn.execute(text("SELECT x FROM t"))) == [1, 3]

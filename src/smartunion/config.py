@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     echo_sql: bool = False
     # Serving under load (docs/architecture.md, "Concurrency").
     worker_threads: int = Field(
-        default=16,
+        default=8,
         ge=1,
         le=512,
         description="Requests at work at once per server process (threads for sync code)",

@@ -180,6 +180,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str)
     """
     lock = _ProcessWriteLock(busy_timeout_ms / 1000)
     _SQLITE_LOCKS[engine] = lock
+    _GROUPS[engine] = _GroupCommit()
 
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
     # (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL").
@@ -197,6 +198,16 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if getattr(_intent, "write", False):
+            raw = _raw(conn.connection)
+            lock.acquire(raw)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                lock.release(raw)
+                raise
+            conn.info["su_txn"] = "write"
+            return
         conn.exec_driver_sql("BEGIN")
         conn.info["su_txn"] = "read"
 
@@ -253,13 +264,23 @@ def _end(dbapi_connection: Any, lock: _ProcessWriteLock) -> None:
 _SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, _ProcessWriteLock] = weakref.WeakKeyDictionary()
 
 
+# Set while a transaction that will write is being begun: it begins as a writer at once
+# instead of BEGIN, ROLLBACK, BEGIN IMMEDIATE.
+_intent = threading.local()
+
+
 def begin_write(session: Session) -> None:
     """Make the session's transaction a writer now (SQLite: take the write lock).
 
     For work that reads and must not be overtaken before it writes (the audit sealer reads
-    the chain head, then links onto it). PostgreSQL code uses row or advisory locks.
+    the chain head, then links onto it), and for work that only writes. PostgreSQL code
+    uses row or advisory locks.
     """
-    conn = session.connection()
+    _intent.write = True
+    try:
+        conn = session.connection()
+    finally:
+        _intent.write = False
     lock = _SQLITE_LOCKS.get(conn.engine)
     if lock is not None and conn.info.get("su_txn") == "read":
         _upgrade(conn, lock)
@@ -460,7 +481,115 @@ class Database:
             yield session
             return
         with self.session() as side:
+            begin_write(side)  # it writes first: begin as a writer
             yield side
+
+
+class _Entry:
+    __slots__ = ("done", "error", "writes")
+
+    def __init__(self, writes: list[tuple[Executable, dict[str, Any] | None]]) -> None:
+        self.writes = writes
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """SQLite group commit for the bookkeeping writes of read requests.
+
+    A read request's only writes are its audit events and session touch (``defer_write``).
+    Instead of one write transaction each, requests that finish together hand them to one
+    of them, the leader, which writes them all (one ``executemany`` per statement) in one
+    transaction and one commit; the others wait for that commit and answer after it, as
+    they would after their own. Under load this turns a hundred lock hand-overs and commits
+    a second into a few. A batch that fails is retried entry by entry, so one request's
+    bad write fails that request only.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[_Entry] = []
+        self._leading = False
+
+    def commit(
+        self, session: Session, writes: list[tuple[Executable, dict[str, Any] | None]]
+    ) -> None:
+        entry = _Entry(writes)
+        batch: list[_Entry] = []
+        with self._cond:
+            self._queue.append(entry)
+            while self._leading and not entry.done:
+                self._cond.wait()
+            if not entry.done:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if batch:
+            try:
+                self._write(session, batch)
+            finally:
+                with self._cond:
+                    self._leading = False
+                    self._cond.notify_all()
+        if entry.error is not None:
+            raise entry.error
+
+    @staticmethod
+    def _write(session: Session, batch: list[_Entry]) -> None:
+        try:
+            begin_write(session)
+            _run_writes(session, [w for e in batch for w in e.writes])
+            session.commit()
+        except Exception as exc:
+            session.rollback()
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for e in batch:
+                    try:
+                        begin_write(session)
+                        _run_writes(session, e.writes)
+                        session.commit()
+                    except Exception as one:
+                        session.rollback()
+                        e.error = one
+        finally:
+            for e in batch:
+                e.done = True
+
+
+def _run_writes(session: Session, writes: list[tuple[Executable, dict[str, Any] | None]]) -> None:
+    """Parameterised writes grouped by statement (one executemany each), then the rest."""
+    grouped: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+    plain: list[Executable] = []
+    for statement, params in writes:
+        if params is None:
+            plain.append(statement)
+        else:
+            grouped.setdefault(id(statement), (statement, []))[1].append(params)
+    for statement, rows in grouped.values():
+        session.connection().execute(statement, rows)
+    for statement in plain:
+        session.execute(statement)
+
+
+_GROUPS: weakref.WeakKeyDictionary[Engine, _GroupCommit] = weakref.WeakKeyDictionary()
+
+
+def _group_commit(session: Session) -> bool:
+    """Commit a read request's deferred writes with others' (SQLite); False if not one."""
+    pending = session.info.get(_DEFERRED)
+    if not pending or session.new or session.dirty or session.deleted:
+        return False
+    if session.get_transaction() is None:
+        return False
+    conn = session.connection()
+    group = _GROUPS.get(conn.engine)
+    if group is None or conn.info.get("su_txn") != "read":
+        return False
+    session.info.pop(_DEFERRED)
+    session.rollback()  # ends the read snapshot; nothing was written
+    group.commit(session, pending)
+    return True
 
 
 def finish(session: Session, exc: BaseException | None) -> None:
@@ -468,7 +597,8 @@ def finish(session: Session, exc: BaseException | None) -> None:
     roll back otherwise, and close. A failed commit raises."""
     try:
         if exc is None or isinstance(exc, KeepsTransaction):
-            session.commit()
+            if not _group_commit(session):
+                session.commit()
         else:
             session.rollback()
     except BaseException:

@@ -393,3 +393,30 @@ def test_readyz_checks_the_database(client: TestClient) -> None:
     r = client.get("/readyz")
     assert r.status_code == 200
     assert r.json()["database"] == "ok"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_burst_past_capacity_gets_503s_then_the_server_answers_at_once(
+    backend: str, tmp_path: Path
+) -> None:
+    """Above capacity: quick 503s with Retry-After, nothing else; right after, normal."""
+    with live_server(
+        backend, tmp_path, worker_threads=2, queue_size=4, queue_wait_seconds=0.2
+    ) as live:
+        w = live.world
+        url = f"{live.url}/api/v1/me/profile"
+
+        def call(_: int) -> httpx.Response:
+            return httpx.get(url, headers=w.auth("member_a"), timeout=30)
+
+        with cf.ThreadPoolExecutor(60) as pool:
+            answers = list(pool.map(call, range(120)))
+        codes = {r.status_code for r in answers}
+        assert codes <= {200, 503}, codes
+        busy = [r for r in answers if r.status_code == 503]
+        assert busy, "the burst never exceeded capacity"
+        assert all(r.headers.get("retry-after") == "1" for r in busy)
+        started = time.perf_counter()
+        assert httpx.get(f"{live.url}/healthz", timeout=5).status_code == 200
+        assert call(0).status_code == 200
+        assert time.perf_counter() - started < 2
