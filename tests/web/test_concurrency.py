@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from smartunion.config import Settings
 from smartunion.db import Database
 from smartunion.members.models import Member
+from smartunion.members.service import REVEALS_PER_HOUR
 from smartunion.security import audit, passwords
 from smartunion.security import service as identity
 from smartunion.security.models import AuditEvent, User
@@ -420,3 +421,21 @@ def test_a_burst_past_capacity_gets_503s_then_the_server_answers_at_once(
         assert httpx.get(f"{live.url}/healthz", timeout=5).status_code == 200
         assert call(0).status_code == 200
         assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_reveals_stop_at_the_hourly_limit(backend: str, tmp_path: Path) -> None:
+    """Without the global audit lock, parallel reveals all read the same count: the limit
+    must still hold."""
+    with live_server(backend, tmp_path) as live:
+        w = live.world
+        url = f"{live.url}/api/v1/members/{w.member_a.id}/reveal"
+        body = {"reason": "核对困难帮扶申请", "fields": ["phone"]}
+
+        def reveal(_: int) -> int:
+            return httpx.post(url, json=body, headers=w.auth("staff_a"), timeout=30).status_code
+
+        with cf.ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(reveal, range(40)))
+        assert codes.count(200) == REVEALS_PER_HOUR
+        assert codes.count(429) == 40 - REVEALS_PER_HOUR

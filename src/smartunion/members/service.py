@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartunion.db import utcnow
+from smartunion.db import begin_write, utcnow
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.members import repository as repo
 from smartunion.members import schemas
@@ -25,7 +25,7 @@ from smartunion.orgs import service as org_service
 from smartunion.security import audit, guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
-from smartunion.security.models import AuditEvent
+from smartunion.security.models import AuditEvent, User
 from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
 from smartunion.validation import check_citizen_id, check_mobile
@@ -167,6 +167,16 @@ def get_self(
     return get_member(session, principal, crypto, principal.member_id, client_ip=client_ip)
 
 
+def _one_reveal_at_a_time(session: Session, principal: Principal) -> None:
+    """Serialise one user's reveals until this one commits with its audit event, so that
+    parallel requests cannot all pass the hourly limit on the same count. PostgreSQL: the
+    user's row; SQLite: the write lock (reveals are rare)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
+    else:
+        begin_write(session)
+
+
 def _recent_reveals(session: Session, principal: Principal) -> int:
     since = utcnow() - dt.timedelta(hours=1)
     return (
@@ -195,6 +205,7 @@ def reveal(
     """Plaintext of chosen fields, for a stated reason; permission-checked, limited, audited."""
     principal.require(Permission.MEMBER_REVEAL)
     member = _get(session, principal, member_id)
+    _one_reveal_at_a_time(session, principal)
     if _recent_reveals(session, principal) >= REVEALS_PER_HOUR:
         audit.record(
             session,
