@@ -12,17 +12,21 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
+import smartunion.models  # noqa: F401  (the composition root loads every model once)
 from smartunion.config import Settings, get_settings
-from smartunion.db import Database
+from smartunion.db import Database, make_engine
 from smartunion.errors import Conflict, InvalidInput, NotFound
 from smartunion.orgs.models import UnionOrg
-from smartunion.security import audit
+from smartunion.security import audit, keycheck
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.guard import GuardPolicy
@@ -62,6 +66,7 @@ USER_ERRORS = (
     ValidationError,
     WeakPassword,
     KeyFileError,
+    keycheck.KeyMismatch,
     identity.UserError,
     ValueError,
 )
@@ -87,21 +92,51 @@ def user_errors() -> Iterator[None]:
 
 
 def _settings() -> Settings:
-    return get_settings()
+    """The settings, or one line per bad ``SMARTUNION_*`` variable and exit 1."""
+    try:
+        settings = get_settings()
+    except PydanticValidationError as exc:
+        lines = [
+            f"SMARTUNION_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise fail("; ".join(lines)) from None
+    try:
+        url = make_url(settings.database_url)
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"{url.get_backend_name()!r} is not supported")
+    except (ArgumentError, ValueError) as exc:
+        raise fail(
+            f"SMARTUNION_DATABASE_URL: {exc}; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/NAME"
+        ) from None
+    return settings
 
 
 def _db(settings: Settings) -> Database:
-    return Database.from_url(
+    """The database, after checking that the key file is the one its data needs."""
+    ring = _crypto(settings).ring
+    db = Database.from_url(
         settings.database_url,
-        audit_key=_crypto(settings).ring.audit_key,
+        audit_key=ring.audit_key,
         audit_alg="hmac-sm3" if settings.cipher == "sm4-gcm" else "hmac-sha256",
         guard_policy=GuardPolicy.from_settings(settings),
         echo=settings.echo_sql,
     )
+    try:
+        with db.session() as s:
+            keycheck.check(s, ring, settings.key_file)
+    except keycheck.KeyMismatch as exc:
+        raise fail(str(exc)) from None
+    return db
 
 
 def _crypto(settings: Settings) -> FieldCrypto:
-    return FieldCrypto.from_file(settings.key_file, cipher=settings.cipher)
+    """The field crypto, or one line and exit 1 if the key file is missing or damaged."""
+    try:
+        return FieldCrypto.from_file(settings.key_file, cipher=settings.cipher)
+    except KeyFileError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command()
@@ -112,9 +147,24 @@ def init() -> None:
     settings = _settings()
     with user_errors():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        load_keyring(settings.key_file, cipher=settings.cipher)
+        if not settings.key_file.exists():
+            engine = make_engine(settings.database_url)
+            try:
+                with Session(engine) as s:
+                    populated = keycheck.holds_data(s)
+            finally:
+                engine.dispose()
+            if populated:
+                raise fail(
+                    f"key file {settings.key_file} does not exist, and the database holds data "
+                    "written under a key: restore the key file from its backup (a new key "
+                    "cannot read that data; see docs/security.md, 'Keys')"
+                )
+            load_keyring(settings.key_file, create=True, cipher=settings.cipher)
         db = _db(settings)
         schema.upgrade(db.engine)
+        with db.session() as s:
+            keycheck.check(s, _crypto(settings).ring, settings.key_file)
     console.print(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
     console.print(f"key file: {settings.key_file}")
 

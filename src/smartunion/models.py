@@ -9,6 +9,7 @@ from smartunion.security.models import (
     AuditEvent,
     AuthSession,
     ExportRequest,
+    KeyFingerprint,
     SecurityAlert,
     User,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Department",
     "Enterprise",
     "ExportRequest",
+    "KeyFingerprint",
     "Member",
     "PrivacyRelease",
     "SecurityAlert",

@@ -11,6 +11,8 @@ import decimal
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -234,14 +236,47 @@ class TestRoundTrip:
     ) -> None:
         out = tmp_path / "b.subak"
         out.write_bytes(b"precious")
-        (tmp_path / ".b2.subak.partial").write_bytes(b"left by a crash")
-        with fresh("sqlite") as src:
-            with pytest.raises(bk.BackupError, match="exists already"):
-                backup_of(src, ring, out)
-            with pytest.raises(bk.BackupError, match="interrupted"):
-                backup_of(src, ring, tmp_path / "b2.subak")
+        with fresh("sqlite") as src, pytest.raises(bk.BackupError, match="exists already"):
+            backup_of(src, ring, out)
         assert out.read_bytes() == b"precious"
-        assert (tmp_path / ".b2.subak.partial").read_bytes() == b"left by a crash"
+
+    def test_a_dead_backups_partial_file_is_replaced(
+        self, fresh: FreshEngine, ring: KeyRing, tmp_path: Path
+    ) -> None:
+        """kill -9 during a backup leaves its partial file; the next backup must not refuse."""
+        (tmp_path / ".b2.subak.partial").write_bytes(b"left by a killed backup")
+        with fresh("sqlite") as src:
+            fill(src, ring)
+            made = backup_of(src, ring, tmp_path / "b2.subak")
+        assert made.counts["member"] == 32
+        assert not (tmp_path / ".b2.subak.partial").exists()
+
+    def test_a_running_backups_partial_file_is_left_alone(
+        self, fresh: FreshEngine, ring: KeyRing, tmp_path: Path
+    ) -> None:
+        partial = tmp_path / ".b3.subak.partial"
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({str(partial)!r}, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+                "print('locked', flush=True)\n"
+                "time.sleep(60)\n",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "locked"
+            with fresh("sqlite") as src, pytest.raises(bk.BackupError, match="is running"):
+                backup_of(src, ring, tmp_path / "b3.subak")
+            assert partial.exists()
+        finally:
+            holder.kill()
+            holder.wait()
 
     def test_verify_backup_reads_the_manifest_without_a_database(
         self, fresh: FreshEngine, ring: KeyRing, tmp_path: Path

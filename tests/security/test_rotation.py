@@ -25,7 +25,7 @@ from tests.factories import World, build_world
 @pytest.fixture
 def keyed(db: Database, tmp_path: Path) -> tuple[Database, Path, FieldCrypto, World]:
     key_file = tmp_path / "secret.key"
-    ring = load_keyring(key_file)
+    ring = load_keyring(key_file, create=True)
     crypto = FieldCrypto(ring, path=key_file, reload_seconds=0)
     db.audit_key = ring.audit_key
     db.sessionmaker = db.make_sessionmaker(

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import fcntl
 import hashlib
 import json
 import os
@@ -850,6 +851,36 @@ def _reset_sequences(conn: Connection, plans: Sequence[_TablePlan]) -> None:
 # --- backup -------------------------------------------------------------------------------
 
 
+def _claim_partial(tmp: Path, out: Path) -> int:
+    """Create the partial file (0600, before any row is read, never holding anything but
+    ciphertext) and hold an exclusive lock on it while the backup runs.
+
+    A partial file whose lock nobody holds was left by a process that died (the kernel
+    drops a dead process's locks): it is replaced. One whose lock is held belongs to a
+    backup that is running: refused.
+    """
+    while True:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                old = os.open(tmp, os.O_WRONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(old)
+                raise BackupError(
+                    f"another backup to {out.name} is running (it holds {tmp})"
+                ) from None
+            tmp.unlink()  # a dead process's leftover: ours is made afresh
+            os.close(old)
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+
+
 def create_backup(
     engine: Engine,
     ring: KeyRing,
@@ -874,14 +905,7 @@ def create_backup(
     started = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
-    try:
-        # Created before any row is read, 0600, and never holding anything but ciphertext.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise BackupError(
-            f"{tmp} exists: another backup to {out.name} is running, or one was interrupted "
-            "(then delete that file)"
-        ) from None
+    fd = _claim_partial(tmp, out)
     try:
         with os.fdopen(fd, "wb") as fh, _snapshot(engine) as conn:
             revision, code_revision = _db_revision(conn), _code_revision()
@@ -1145,9 +1169,12 @@ def restore_backup(
             )
         _lock_tables(conn, archive.plans)
         before = _counts(conn, plans)
+        # `smartunion init` records the key fingerprints: that is not data to protect, and
+        # the backup brings the same installation's.
+        held_data = {n: c for n, c in before.items() if c and n != "key_fingerprint"}
         if any(before.values()):
-            if not force:
-                held = ", ".join(f"{n} ({c})" for n, c in before.items() if c)
+            if held_data and not force:
+                held = ", ".join(f"{n} ({c})" for n, c in held_data.items())
                 raise TargetNotEmpty(
                     f"the target database is not empty ({held}): restore into an empty "
                     "database, or use --force to replace its contents"

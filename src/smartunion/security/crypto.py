@@ -119,8 +119,8 @@ class FieldCrypto:
     def from_file(
         cls, path: Path, *, cipher: CipherName = "aes-256-gcm", reload_seconds: float = 2.0
     ) -> FieldCrypto:
-        """Load (or create, with ``cipher``) the key file and follow its changes."""
-        return cls(load_keyring(path, cipher=cipher), path=path, reload_seconds=reload_seconds)
+        """Load the key file (it must exist: see ``security.keycheck``) and follow its changes."""
+        return cls(load_keyring(path), path=path, reload_seconds=reload_seconds)
 
     def _set(self, ring: KeyRing) -> None:
         self._ring = ring

@@ -135,7 +135,9 @@ class KeyRing:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> KeyRing:
+    def from_json(cls, data: Any) -> KeyRing:
+        if not isinstance(data, dict):
+            raise KeyFileError("key file is damaged: not a JSON object")
         if data.get("format") != KEY_FILE_FORMAT:
             raise KeyFileError(f"unsupported key file format {data.get('format')!r}")
         try:
@@ -152,8 +154,8 @@ class KeyRing:
                 blind_current=int(data["blind_current"]),
                 signing_key=_unb64(data["signing_key"]),
             )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise KeyFileError(f"key file is damaged: {exc}") from exc
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise KeyFileError(f"key file is damaged: {type(exc).__name__} {exc}") from exc
         if ring.current not in ring.data_keys:
             raise KeyFileError("key file names a current data key it does not hold")
         if ring.blind_current not in ring.blind_keys:
@@ -161,6 +163,12 @@ class KeyRing:
         for key in ring.data_keys.values():
             if key.cipher not in CIPHERS or len(key.key) != _KEY_BYTES[key.cipher]:
                 raise KeyFileError(f"data key {key.version} is damaged")
+        for blind in ring.blind_keys.values():
+            if blind.algorithm not in _BLIND_FOR.values() or len(blind.key) != 32:
+                raise KeyFileError(
+                    f"blind-index key {blind.version} is damaged or has an unknown algorithm "
+                    f"{blind.algorithm!r} (known: blake2b, hmac-sm3)"
+                )
         return ring
 
 
@@ -176,17 +184,26 @@ def save_keyring(ring: KeyRing, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_keyring(path: Path, *, create: bool = True, cipher: Cipher = "aes-256-gcm") -> KeyRing:
+def load_keyring(path: Path, *, create: bool = False, cipher: Cipher = "aes-256-gcm") -> KeyRing:
+    """The key ring in ``path``; ``create`` only for ``smartunion init`` on an empty database."""
     if not path.exists():
         if not create:
-            raise KeyFileError(f"key file {path} does not exist")
+            raise KeyFileError(
+                f"key file {path} does not exist: set SMARTUNION_SECRET_KEY_FILE to the "
+                "installation's key file, or restore it from its backup (`smartunion init` "
+                "creates one only for an empty database)"
+            )
         ring = KeyRing.generate(cipher)
         save_keyring(ring, path)
         return ring
+    if path.is_dir():
+        raise KeyFileError(f"key file {path} is a folder, not a file")
     if path.stat().st_mode & 0o077:
         raise KeyFileError(f"key file {path} is readable by others; run: chmod 600 {path}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise KeyFileError(f"key file {path} is not valid JSON") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"key file {path} cannot be read: {exc}") from exc
     return KeyRing.from_json(data)

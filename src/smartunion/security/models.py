@@ -171,3 +171,15 @@ class ExportRequest(TimestampMixin, Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str] = mapped_column(String(300), default="")
     downloaded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class KeyFingerprint(Base):
+    """A key the database's data was written with (``security.keycheck``): its kind
+    (signing, data, blind), version and a fingerprint, never the key."""
+
+    __tablename__ = "key_fingerprint"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -21,7 +21,7 @@ from sqlalchemy import BindParameter, Table, and_, bindparam, func, select, upda
 
 import smartunion.models  # noqa: F401  (registers every encrypted field)
 from smartunion.db import Database
-from smartunion.security import audit
+from smartunion.security import audit, keycheck
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.fields import REGISTRY, EncryptedField
 from smartunion.security.keys import Cipher, KeyRing, load_keyring, save_keyring
@@ -109,6 +109,7 @@ def rotate(
         ring = ring.with_new_version(cipher)
         save_keyring(ring, key_file)
         with db.session() as s:
+            keycheck.record(s, ring)
             audit.record(
                 s,
                 None,
@@ -171,5 +172,9 @@ def retire_unused(db: Database, key_file: Path) -> list[int]:
         # Some rows still use an old data key: their blind indexes are old too.
         return []
     old_blind = {v for v in ring.blind_keys if v != ring.blind_current}
+    # The database forgets them first: a crash in between leaves keys it does not need,
+    # never a key file without keys it still names.
+    with db.session() as s:
+        keycheck.forget(s, data=old_data, blind=old_blind)
     save_keyring(ring.without_versions(old_data, old_blind), key_file)
     return sorted(old_data)

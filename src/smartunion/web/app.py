@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import smartunion.models  # noqa: F401  (the composition root loads every model once)
 from smartunion import __version__
 from smartunion.config import Settings, get_settings
 from smartunion.db import is_unique_violation

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from smartunion.config import Settings
 from smartunion.db import Database
+from smartunion.security import keycheck
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.guard import GuardPolicy
 from smartunion.security.ratelimit import RateLimiter
@@ -37,6 +38,8 @@ class AppState:
             pool_size=settings.pool_size,
             sqlite_synchronous=settings.sqlite_synchronous,
         )
+        with db.session() as session:
+            keycheck.check(session, crypto.ring, settings.key_file)
         return cls(settings=settings, db=db, crypto=crypto)
 
     @property
