@@ -362,3 +362,55 @@ def test_listing_rights_requests_is_audited(client: TestClient, world: World, db
         event = s.scalar(select(AuditEvent).where(AuditEvent.action == "privacy.requests_view"))
         assert event is not None
         assert event.details["ids"] == [world.request_a_id]
+
+
+class TestCheckpointFile:
+    """A full disk or a crash mid-append must not break every later verify."""
+
+    def test_a_torn_last_line_is_dropped_and_the_next_append_is_clean(
+        self, session: Session, crypto: FieldCrypto, tmp_path: Path
+    ) -> None:
+        key = crypto.ring.audit_key
+        path = tmp_path / "cp.jsonl"
+        _add_events(session, 3)
+        first = audit.append_checkpoint(path, key, session)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write('{"event_id": 3, "hash": "ab')  # what a full disk left of an append
+        assert audit.read_checkpoints(path, key) == [first]
+        _add_events(session, 2)
+        second = audit.append_checkpoint(path, key, session)
+        assert audit.read_checkpoints(path, key) == [first, second]
+        assert path.read_text(encoding="utf-8").count("\n") == 2
+
+    def test_a_failed_write_leaves_the_file_as_it_was(
+        self,
+        session: Session,
+        crypto: FieldCrypto,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        key = crypto.ring.audit_key
+        path = tmp_path / "cp.jsonl"
+        _add_events(session, 2)
+        audit.append_checkpoint(path, key, session)
+        before = path.read_bytes()
+
+        def full_disk(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(audit.os, "fsync", full_disk)
+        with pytest.raises(OSError, match="No space"):
+            audit.append_checkpoint(path, key, session)
+        assert path.read_bytes() == before
+        assert list(tmp_path.iterdir()) == [path]
+
+    def test_a_changed_whole_line_is_still_an_error(
+        self, session: Session, crypto: FieldCrypto, tmp_path: Path
+    ) -> None:
+        key = crypto.ring.audit_key
+        path = tmp_path / "cp.jsonl"
+        _add_events(session, 2)
+        audit.append_checkpoint(path, key, session)
+        path.write_text(path.read_text().replace('"hash": "', '"hash": "0'), encoding="utf-8")
+        with pytest.raises(ValueError, match="damaged or forged"):
+            audit.read_checkpoints(path, key)

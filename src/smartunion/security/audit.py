@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -351,12 +352,21 @@ def _checkpoint_mac(key: bytes, event_id: int, event_hash: str) -> str:
     return hmac.new(key, f"checkpoint:{event_id}:{event_hash}".encode(), "sha256").hexdigest()
 
 
-def read_checkpoints(path: Path, key: bytes) -> list[Checkpoint]:
-    """Checkpoints from the external file; a line that fails its seal is an error, not skipped."""
+def _checkpoint_lines(path: Path) -> list[str]:
+    """The file's complete lines. A last line without its newline is what a full disk or a
+    crash leaves of an append: it was never written, so it is dropped, not an error."""
     if not path.exists():
         return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    return lines[:-1]  # the piece after the last newline: "" or a torn line
+
+
+def read_checkpoints(path: Path, key: bytes) -> list[Checkpoint]:
+    """Checkpoints from the external file; a whole line that fails its seal is an error
+    (damaged or forged), not skipped."""
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(_checkpoint_lines(path), 1):
         if not line.strip():
             continue
         try:
@@ -372,6 +382,8 @@ def read_checkpoints(path: Path, key: bytes) -> list[Checkpoint]:
 
 
 def append_checkpoint(path: Path, key: bytes, session: Session) -> Checkpoint | None:
+    """Add the chain head to the file: a new file written beside it and renamed over it,
+    so the file is the old one or the new one, whole (a full disk changes nothing)."""
     seq, head = chain_head(session)
     if seq == 0:
         return None
@@ -383,6 +395,15 @@ def append_checkpoint(path: Path, key: bytes, session: Session) -> Checkpoint | 
         "at": utcnow().isoformat(),
         "mac": _checkpoint_mac(key, cp.event_id, cp.hash),
     }
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line) + "\n")
+    kept = "".join(f"{old}\n" for old in _checkpoint_lines(path))
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(kept + json.dumps(line) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return cp
