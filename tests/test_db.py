@@ -139,3 +139,26 @@ class TestGroupCommit:
         assert bad.error is not None
         with database.engine.connect() as conn:
             assert sorted(r[0] for r in conn.execute(text("SELECT x FROM t"))) == [1, 3]
+
+
+def test_objects_read_stay_readable_after_their_session_group_commits(tmp_path: Path) -> None:
+    """A command reads rows, records its audit event, and prints the rows after the session
+    ended: the group commit must not expire them (it used to roll the session back)."""
+    from smartunion import schema
+    from smartunion.orgs.models import OrgLevel, UnionOrg
+    from smartunion.security import audit
+    from tests.factories import make_org
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    schema.upgrade(engine)
+    database = Database(engine, audit_key=b"k" * 32)
+    with database.session() as s:
+        org_id = make_org(s, "山西省总工会", OrgLevel.PROVINCE, "140000", None).id
+    with database.session() as s:
+        org = s.get(UnionOrg, org_id)
+        assert org is not None
+        audit.record(s, None, "org.read", object_id=org_id)
+    assert org.name == "山西省总工会"
+    with database.session() as s:
+        assert s.scalar(text("SELECT count(*) FROM audit_event WHERE action = 'org.read'")) == 1
+    engine.dispose()

@@ -175,8 +175,9 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str)
     again with ``BEGIN IMMEDIATE``. Later reads see the latest data under the lock. The
     effect is PostgreSQL's READ COMMITTED: what a transaction read before its first write
     may have changed since, which the code already has to handle on PostgreSQL.
-    Requests defer their bookkeeping writes (audit, counters) to commit time
-    (``defer_write``), so the lock is held for microseconds, not while rendering.
+    Requests defer their bookkeeping writes (audit events, session touches) to commit time
+    (``defer_write``), and read requests commit them together (``_GroupCommit``), so the
+    lock is held for microseconds, not while a request reads or renders.
     """
     lock = _ProcessWriteLock(busy_timeout_ms / 1000)
     _SQLITE_LOCKS[engine] = lock
@@ -199,14 +200,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str)
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         if getattr(_intent, "write", False):
-            raw = _raw(conn.connection)
-            lock.acquire(raw)
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                lock.release(raw)
-                raise
-            conn.info["su_txn"] = "write"
+            _begin_writer(conn, lock)
             return
         conn.exec_driver_sql("BEGIN")
         conn.info["su_txn"] = "read"
@@ -243,8 +237,12 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str)
 
 
 def _upgrade(conn: Connection, lock: _ProcessWriteLock) -> None:
+    _raw(conn.connection).execute("ROLLBACK")  # only a read snapshot: nothing written yet
+    _begin_writer(conn, lock)
+
+
+def _begin_writer(conn: Connection, lock: _ProcessWriteLock) -> None:
     raw = _raw(conn.connection)
-    raw.execute("ROLLBACK")  # only a read snapshot: nothing written yet
     lock.acquire(raw)
     try:
         raw.execute("BEGIN IMMEDIATE")
@@ -512,7 +510,7 @@ class _GroupCommit:
         self._leading = False
 
     def commit(
-        self, session: Session, writes: list[tuple[Executable, dict[str, Any] | None]]
+        self, engine: Engine, writes: list[tuple[Executable, dict[str, Any] | None]]
     ) -> None:
         entry = _Entry(writes)
         batch: list[_Entry] = []
@@ -525,7 +523,8 @@ class _GroupCommit:
                 batch, self._queue = self._queue, []
         if batch:
             try:
-                self._write(session, batch)
+                with Session(bind=engine, expire_on_commit=False) as session:
+                    self._write(session, batch)
             finally:
                 with self._cond:
                     self._leading = False
@@ -587,8 +586,9 @@ def _group_commit(session: Session) -> bool:
     if group is None or conn.info.get("su_txn") != "read":
         return False
     session.info.pop(_DEFERRED)
-    session.rollback()  # ends the read snapshot; nothing was written
-    group.commit(session, pending)
+    # The leader writes on a session of its own; this one wrote nothing and is closed
+    # (not rolled back, which would expire the objects its caller still reads).
+    group.commit(conn.engine, pending)
     return True
 
 

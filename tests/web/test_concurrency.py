@@ -420,7 +420,7 @@ def test_a_burst_past_capacity_gets_503s_then_the_server_answers_at_once(
         started = time.perf_counter()
         assert httpx.get(f"{live.url}/healthz", timeout=5).status_code == 200
         assert call(0).status_code == 200
-        assert time.perf_counter() - started < 2
+        assert time.perf_counter() - started < 5  # a wedged server took 30 s and more
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
