@@ -480,6 +480,13 @@ def keys_rotate(
     settings = _settings()
     with user_errors():
         db = _db(settings)
+        if resume:
+            current = _crypto(settings).ring.current
+            if rotation.versions_in_use(db) <= {current}:
+                raise fail(
+                    f"no rotation in progress: every stored value is on data key {current} "
+                    "(run without --resume to start one)"
+                )
         with _bar() as progress:
             tasks: dict[str, Any] = {}
 

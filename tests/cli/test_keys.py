@@ -154,3 +154,8 @@ def test_a_damaged_key_file_is_one_line(tmp_path: Path, how: str) -> None:
     _damage(data / "secret.key", how)
     message = _one_line_error(run(data, "users", "list"))
     assert "key" in message
+
+
+def test_resume_with_no_rotation_in_progress_says_so(installed: Path) -> None:
+    message = _one_line_error(run(installed, "keys", "rotate", "--resume"))
+    assert "no rotation in progress" in message
