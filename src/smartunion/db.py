@@ -26,6 +26,7 @@ from sqlalchemy import (
     event,
     func,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
@@ -302,31 +303,33 @@ def defer_write(
     """Run ``statement`` in this transaction just before it commits (and not at all if it
     rolls back).
 
-    For the writes every request makes beside its real work (audit events, guard counters,
-    session touches): at commit they take the SQLite write lock for microseconds instead
-    of from the middle of the request to its end. A query of the same session that reads
-    one of the written tables runs them first, so a session still reads its own writes.
-    A constant ``statement`` with ``params`` compiles once; consecutive entries with the
-    same statement run as one executemany.
+    For the bookkeeping writes beside a request's real work (audit events, session
+    touches), which depend on nothing else it writes: at commit they take the SQLite write
+    lock for microseconds instead of from the middle of the request to its end. A query of
+    the same session that reads one of the written tables runs them first, so a session
+    still reads its own writes. A constant ``statement`` with ``params`` compiles once, and
+    entries with the same statement run as one executemany.
     """
     session.info.setdefault(_DEFERRED, []).append((statement, params))
 
 
 def run_deferred(session: Session) -> None:
-    pending: list[tuple[Executable, dict[str, Any] | None]] = session.info.pop(_DEFERRED, [])
-    i = 0
-    while i < len(pending):
-        statement, params = pending[i]
+    _run_writes(session, session.info.pop(_DEFERRED, []))
+
+
+def _run_writes(session: Session, writes: list[tuple[Executable, dict[str, Any] | None]]) -> None:
+    """Parameterised writes grouped by statement (one executemany each), then the rest."""
+    grouped: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+    plain: list[Executable] = []
+    for statement, params in writes:
         if params is None:
-            session.execute(statement)
-            i += 1
-            continue
-        batch = [params]
-        i += 1
-        while i < len(pending) and pending[i][0] is statement and pending[i][1] is not None:
-            batch.append(pending[i][1])  # type: ignore[arg-type]
-            i += 1
-        session.connection().execute(statement, batch)
+            plain.append(statement)
+        else:
+            grouped.setdefault(id(statement), (statement, []))[1].append(params)
+    for statement, rows in grouped.values():
+        session.connection().execute(statement, rows)
+    for statement in plain:
+        session.execute(statement)
 
 
 def _deferred_tables(session: Session) -> set[Any]:
@@ -393,6 +396,22 @@ def make_engine(
         max_overflow=0,
         pool_timeout=pool_timeout,
     )
+
+
+def pg_sequence_past_max(table: str, column: str = "id") -> str:
+    """PostgreSQL: SQL that moves ``table.column``'s id sequence past its largest value, for
+    after rows went in with their ids (generate, restore); a column without a sequence is
+    left alone (``setval(NULL, ...)`` is NULL). Names come from the schema, never a user:
+    they are quoted, not bound."""
+    quote = _PG_PREPARER.quote
+    t, c = quote(table), quote(column)
+    return (
+        f"SELECT setval(pg_get_serial_sequence('{t}', '{column}'), "  # noqa: S608  # nosec B608 (schema names)
+        f"COALESCE((SELECT MAX({c}) FROM {t}), 0) + 1, false)"
+    )
+
+
+_PG_PREPARER = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:
@@ -554,21 +573,6 @@ class _GroupCommit:
         finally:
             for e in batch:
                 e.done = True
-
-
-def _run_writes(session: Session, writes: list[tuple[Executable, dict[str, Any] | None]]) -> None:
-    """Parameterised writes grouped by statement (one executemany each), then the rest."""
-    grouped: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
-    plain: list[Executable] = []
-    for statement, params in writes:
-        if params is None:
-            plain.append(statement)
-        else:
-            grouped.setdefault(id(statement), (statement, []))[1].append(params)
-    for statement, rows in grouped.values():
-        session.connection().execute(statement, rows)
-    for statement in plain:
-        session.execute(statement)
 
 
 _GROUPS: weakref.WeakKeyDictionary[Engine, _GroupCommit] = weakref.WeakKeyDictionary()

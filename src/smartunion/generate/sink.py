@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Engine
 
-from smartunion.db import UTCDateTime
+from smartunion.db import UTCDateTime, pg_sequence_past_max
 
 Row = Sequence[object]
 _TABLES = ("union_org", "enterprise", "department", "member")
@@ -279,10 +279,7 @@ class PostgresSink:
         # Rows went in with explicit ids: move each id sequence past them, or every later
         # insert through the app collides with a generated row (500 once per existing id).
         for table in _TABLES:
-            self.conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  # nosec B608 (module constant)
-                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
-            )
+            self.conn.execute(pg_sequence_past_max(table))
         self.conn.commit()
 
     def rollback(self) -> None:

@@ -104,7 +104,7 @@ from sqlalchemy.types import TypeEngine
 import smartunion
 import smartunion.models  # every mapped table must be in the metadata
 from smartunion import schema
-from smartunion.db import Base, run_deferred
+from smartunion.db import Base, pg_sequence_past_max, run_deferred
 from smartunion.security import audit
 from smartunion.security.fields import REGISTRY
 from smartunion.security.keys import KeyRing
@@ -831,21 +831,10 @@ def _reset_sequences(conn: Connection, plans: Sequence[_TablePlan]) -> None:
     which at worst leaves a gap in the ids)."""
     if conn.dialect.name != "postgresql":
         return  # SQLite's rowid continues from max(id) by itself
-    quote = conn.dialect.identifier_preparer.quote
     for plan in plans:
         for col in plan.table.primary_key.columns:
-            seq = conn.scalar(
-                text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": quote(plan.name), "c": col.name},
-            )
-            if seq:
-                conn.execute(
-                    text(
-                        f"SELECT setval(:s, COALESCE((SELECT MAX({quote(col.name)}) "  # noqa: S608  # nosec B608 (quoted names from the metadata)
-                        f"FROM {quote(plan.name)}), 0) + 1, false)"
-                    ),
-                    {"s": seq},
-                )
+            if isinstance(col.type, Integer):  # only integer keys can have a sequence
+                conn.execute(text(pg_sequence_past_max(plan.name, col.name)))
 
 
 # --- backup -------------------------------------------------------------------------------
