@@ -225,24 +225,33 @@ def suspend(session: Session, principal: Principal, reason: str) -> None:
     )
 
 
+def _hour(at: dt.datetime) -> dt.datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
 def _count(
-    session: Session, principal: Principal, kind: Kind, records: int, policy: GuardPolicy
+    session: Session,
+    principal: Principal,
+    kind: Kind,
+    records: int,
+    *,
+    now: dt.datetime,
+    off_hours_of: GuardPolicy | None,
 ) -> tuple[dict[str, int], int]:
-    """Add ``records`` to this hour's counter and return today's totals (with them) and
-    today's off-hours reads, in a transaction of its own that commits at once.
+    """Add ``records`` to this hour's counter and return today's totals (with them) and,
+    given ``off_hours_of``, today's off-hours reads, in a transaction of its own that
+    commits at once.
 
     The counter is taken before the records leave and holds across concurrent requests and
     server processes: two parallel requests of one user see each other's charges (the
     upsert waits on the other's row on PostgreSQL, on the write lock on SQLite). A counter
     read first and written at the end would let parallel requests pass the limit together.
     """
-    now = utcnow()
-    hour = now.replace(minute=0, second=0, microsecond=0)
     day = local_day(now)
     values = {
         "user_id": principal.user_id,
         "role": str(principal.role),
-        "hour": hour,
+        "hour": _hour(now),
         "day": day,
         "kind": kind,
         "records": records,
@@ -258,20 +267,26 @@ def _count(
         )
         side.execute(stmt)
         totals = _totals_today(side, principal.user_id, day)
-        off = _off_hours_today(side, principal.user_id, day, policy) if kind == "read" else 0
+        off = (
+            _off_hours_today(side, principal.user_id, day, off_hours_of)
+            if off_hours_of is not None
+            else 0
+        )
     return totals, off
 
 
-def _uncount(session: Session, principal: Principal, kind: Kind, records: int) -> None:
-    """Take back a refused request's charge: refused records were not served."""
-    hour = utcnow().replace(minute=0, second=0, microsecond=0)
+def _uncount(
+    session: Session, principal: Principal, kind: Kind, records: int, *, now: dt.datetime
+) -> None:
+    """Take back a refused request's charge (from the hour it went to): refused records
+    were not served."""
     remaining = AccessCounter.records - records
     with side_transaction(session) as side:
         side.execute(
             update(AccessCounter)
             .where(
                 AccessCounter.user_id == principal.user_id,
-                AccessCounter.hour == hour,
+                AccessCounter.hour == _hour(now),
                 AccessCounter.kind == kind,
             )
             .values(records=case((remaining > 0, remaining), else_=0))
@@ -290,9 +305,19 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
     if suspended is not None:
         raise AccessSuspended("account suspended pending security review")
     charged = max(records, 1) if kind == "reveal" else records
-    totals, off = _count(session, principal, kind, charged, policy)
     now = utcnow()
     day = local_day(now)
+    start, end = policy.work_hours
+    after_hours = not start <= now.astimezone(LOCAL_TZ).hour < end
+    totals, off = _count(
+        session,
+        principal,
+        kind,
+        charged,
+        now=now,
+        # The off-hours sum is another query under the write lock: only when it matters.
+        off_hours_of=policy if kind == "read" and after_hours else None,
+    )
     if kind == "read":
         normal = normal_daily_volume(session, principal, policy, day)
         after = totals.get("read", 0)
@@ -309,7 +334,7 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
             )
             raise AccessSuspended("account suspended: far more records than usual")
         if after > policy.daily_read_quota:
-            _uncount(session, principal, kind, charged)
+            _uncount(session, principal, kind, charged, now=now)
             _alert_once(
                 session,
                 principal,
@@ -330,8 +355,7 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
                 day,
                 {"today": after, "normal": normal},
             )
-        start, end = policy.work_hours
-        if not start <= now.astimezone(LOCAL_TZ).hour < end and off > policy.off_hours_alert:
+        if after_hours and off > policy.off_hours_alert:
             _alert_once(
                 session,
                 principal,
@@ -353,5 +377,5 @@ def charge(session: Session, principal: Principal, *, kind: Kind, records: int) 
                 {"today": totals.get("reveal", 0)},
             )
     elif totals.get("export", 0) > policy.daily_export_quota:
-        _uncount(session, principal, kind, charged)
+        _uncount(session, principal, kind, charged, now=now)
         raise QuotaExceeded(f"daily export quota of {policy.daily_export_quota} records reached")
