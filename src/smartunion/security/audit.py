@@ -30,12 +30,13 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from smartunion.db import begin_write, defer_write, utcnow
@@ -198,7 +199,7 @@ def seal_pending(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> in
     return sealed
 
 
-def seal_all(session_factory: Any, key: bytes) -> int:
+def seal_all(session_factory: Callable[[], AbstractContextManager[Session]], key: bytes) -> int:
     """Seal every committed event, one short transaction per batch (CLI, tests, shutdown)."""
     total = 0
     while True:
@@ -309,6 +310,13 @@ def _check_unsealed(
         ).all()
         if not rows:
             return count, oldest, None
+        # uid is unique in the schema; checked anyway, for someone who dropped the constraint.
+        uids = [str(e.uid) for e in rows]
+        sealed_uids = set(
+            session.scalars(
+                select(AuditEvent.uid).where(AuditEvent.uid.in_(uids), AuditEvent.seq.is_not(None))
+            )
+        )
         for event in rows:
             if not _mac_ok(key, event):
                 return (
@@ -316,7 +324,7 @@ def _check_unsealed(
                     oldest,
                     ChainBreak(event.id, "unsealed event (row id) fails its own seal"),
                 )
-            if event.uid in seen or _uid_sealed(session, str(event.uid)):
+            if event.uid in seen or event.uid in sealed_uids:
                 return (
                     count,
                     oldest,
@@ -327,13 +335,6 @@ def _check_unsealed(
             oldest = event.occurred_at if oldest is None else min(oldest, event.occurred_at)
             last_id = event.id
         session.expunge_all()
-
-
-def _uid_sealed(session: Session, uid: str) -> bool:
-    n = session.scalar(
-        select(func.count()).where(AuditEvent.uid == uid, AuditEvent.seq.is_not(None))
-    )
-    return bool(n)
 
 
 def verify_chain(

@@ -80,12 +80,15 @@ def check(session: Session, ring: KeyRing, key_file: object) -> None:
                 "wrong key file? Point SMARTUNION_SECRET_KEY_FILE at the right one (or "
                 "restore it from its backup); without it that data cannot be read"
             )
-    record(session, ring)
+    record(session, ring, recorded=recorded)
 
 
-def record(session: Session, ring: KeyRing) -> None:
+def record(
+    session: Session, ring: KeyRing, *, recorded: dict[tuple[str, int], str] | None = None
+) -> None:
     """Record the key file's keys that the database does not know yet (after a rotation)."""
-    recorded = _recorded(session)
+    if recorded is None:
+        recorded = _recorded(session)
     for (kind, version), fp in ring_fingerprints(ring).items():
         if (kind, version) not in recorded:
             session.add(KeyFingerprint(kind=kind, version=version, fingerprint=fp))
@@ -94,15 +97,10 @@ def record(session: Session, ring: KeyRing) -> None:
 
 def forget(session: Session, *, data: set[int], blind: set[int]) -> None:
     """Retired keys: the database no longer needs them."""
-    if data:
-        session.execute(
-            delete(KeyFingerprint).where(
-                KeyFingerprint.kind == "data", KeyFingerprint.version.in_(data)
+    for kind, versions in (("data", data), ("blind", blind)):
+        if versions:
+            session.execute(
+                delete(KeyFingerprint).where(
+                    KeyFingerprint.kind == kind, KeyFingerprint.version.in_(versions)
+                )
             )
-        )
-    if blind:
-        session.execute(
-            delete(KeyFingerprint).where(
-                KeyFingerprint.kind == "blind", KeyFingerprint.version.in_(blind)
-            )
-        )

@@ -22,15 +22,12 @@ class AuditSealer:
         self.db = db
         self.key = key
         self.interval = interval
-        self.sealed = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def seal_now(self) -> int:
         """Seal everything committed so far; return how many events were linked."""
-        sealed = audit.seal_all(self.db.session, self.key)
-        self.sealed += sealed
-        return sealed
+        return audit.seal_all(self.db.session, self.key)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)

@@ -212,7 +212,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.db, state.db.audit_key, interval=state.settings.audit_seal_interval
         )
         sealer.start()
-    app.state.sealer = sealer
     try:
         yield
     finally:
