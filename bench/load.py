@@ -241,39 +241,23 @@ def prepare_accounts(out_dir: Path) -> None:
             o.id: o
             for o in s.scalars(select(UnionOrg).where(UnionOrg.id.in_({m.org_id for m in chosen})))
         }
+
+        def token(username: str, role: Role, org: UnionOrg, member_id: int | None = None) -> str:
+            user = identity.create_user(
+                s,
+                None,
+                username=username,
+                password=BENCH_PASSWORD,
+                role=role,
+                org=org,
+                member_id=member_id,
+            )
+            return identity.open_session(s, user, kind="bearer", lifetime=lifetime)
+
         member_tokens = [
-            identity.open_session(
-                s,
-                identity.create_user(
-                    s,
-                    None,
-                    username=f"bench_member_{m.id}",
-                    password=BENCH_PASSWORD,
-                    role=Role.MEMBER,
-                    org=orgs[m.org_id],
-                    member_id=m.id,
-                ),
-                kind="bearer",
-                lifetime=lifetime,
-            )
-            for m in chosen
+            token(f"bench_member_{m.id}", Role.MEMBER, orgs[m.org_id], m.id) for m in chosen
         ]
-        staff_tokens = [
-            identity.open_session(
-                s,
-                identity.create_user(
-                    s,
-                    None,
-                    username=f"bench_staff_{i}",
-                    password=BENCH_PASSWORD,
-                    role=Role.STAFF,
-                    org=root,
-                ),
-                kind="bearer",
-                lifetime=lifetime,
-            )
-            for i in range(STAFF_USERS)
-        ]
+        staff_tokens = [token(f"bench_staff_{i}", Role.STAFF, root) for i in range(STAFF_USERS)]
         ids = s.scalars(
             select(Member.id)
             .join(UnionOrg, UnionOrg.id == Member.org_id)

@@ -367,13 +367,22 @@ def test_listing_rights_requests_is_audited(client: TestClient, world: World, db
 class TestCheckpointFile:
     """A full disk or a crash mid-append must not break every later verify."""
 
-    def test_a_torn_last_line_is_dropped_and_the_next_append_is_clean(
+    @pytest.fixture
+    def checkpointed(
         self, session: Session, crypto: FieldCrypto, tmp_path: Path
-    ) -> None:
+    ) -> tuple[bytes, Path, audit.Checkpoint]:
+        """Two events and a checkpoint file holding one line."""
         key = crypto.ring.audit_key
         path = tmp_path / "cp.jsonl"
-        _add_events(session, 3)
+        _add_events(session, 2)
         first = audit.append_checkpoint(path, key, session)
+        assert first is not None
+        return key, path, first
+
+    def test_a_torn_last_line_is_dropped_and_the_next_append_is_clean(
+        self, session: Session, checkpointed: tuple[bytes, Path, audit.Checkpoint]
+    ) -> None:
+        key, path, first = checkpointed
         with path.open("a", encoding="utf-8") as fh:
             fh.write('{"event_id": 3, "hash": "ab')  # what a full disk left of an append
         assert audit.read_checkpoints(path, key) == [first]
@@ -385,14 +394,10 @@ class TestCheckpointFile:
     def test_a_failed_write_leaves_the_file_as_it_was(
         self,
         session: Session,
-        crypto: FieldCrypto,
-        tmp_path: Path,
+        checkpointed: tuple[bytes, Path, audit.Checkpoint],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        key = crypto.ring.audit_key
-        path = tmp_path / "cp.jsonl"
-        _add_events(session, 2)
-        audit.append_checkpoint(path, key, session)
+        key, path, _ = checkpointed
         before = path.read_bytes()
 
         def full_disk(fd: int) -> None:
@@ -402,15 +407,12 @@ class TestCheckpointFile:
         with pytest.raises(OSError, match="No space"):
             audit.append_checkpoint(path, key, session)
         assert path.read_bytes() == before
-        assert list(tmp_path.iterdir()) == [path]
+        assert list(path.parent.iterdir()) == [path]
 
     def test_a_changed_whole_line_is_still_an_error(
-        self, session: Session, crypto: FieldCrypto, tmp_path: Path
+        self, checkpointed: tuple[bytes, Path, audit.Checkpoint]
     ) -> None:
-        key = crypto.ring.audit_key
-        path = tmp_path / "cp.jsonl"
-        _add_events(session, 2)
-        audit.append_checkpoint(path, key, session)
+        key, path, _ = checkpointed
         path.write_text(path.read_text().replace('"hash": "', '"hash": "0'), encoding="utf-8")
         with pytest.raises(ValueError, match="damaged or forged"):
             audit.read_checkpoints(path, key)
