@@ -218,3 +218,21 @@ class TestCli:
         assert result.exit_code == 3
         assert "awaits approval" in result.output
         assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "filters", [{"": None}, {"salary": 1}, {"employment_form": "bogus"}, {"status": "gone"}]
+)
+def test_a_bad_filter_is_a_clear_422_not_a_server_error(
+    client: TestClient, world: World, filters: dict[str, object]
+) -> None:
+    payload = {
+        "dataset": "members",
+        "org_id": world.union_a.id,
+        "format": "csv",
+        "filters": filters,
+        "reason": "核对名单",
+    }
+    r = client.post("/api/v1/exports", json=payload, headers=world.auth("staff_a"))
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "filters"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from smartunion.errors import InvalidInput
 from smartunion.i18n import Translator, translator
 from smartunion.members import repository as repo
 from smartunion.members.models import EmploymentForm, Member, MemberStatus
@@ -39,18 +40,25 @@ _FILTER_KEYS = {"q", "enterprise_id", "employment_form", "status"}
 
 
 def _filter(org: UnionOrg, filters: dict[str, Any]) -> repo.MemberFilter:
+    # Filters arrive as free JSON from the API: a wrong one is the caller's mistake (422),
+    # not a server error.
     unknown = set(filters) - _FILTER_KEYS
     if unknown:
-        raise ValueError(f"unknown filters: {sorted(unknown)}")
+        raise InvalidInput(
+            "filters", f"unknown filters {sorted(unknown)}; known: {sorted(_FILTER_KEYS)}"
+        )
     form = filters.get("employment_form")
     status = filters.get("status")
-    return repo.MemberFilter(
-        q=filters.get("q"),
-        org_path=org.path,
-        enterprise_id=filters.get("enterprise_id"),
-        employment_form=EmploymentForm(form) if form else None,
-        status=MemberStatus(status) if status else None,
-    )
+    try:
+        return repo.MemberFilter(
+            q=filters.get("q"),
+            org_path=org.path,
+            enterprise_id=filters.get("enterprise_id"),
+            employment_form=EmploymentForm(form) if form else None,
+            status=MemberStatus(status) if status else None,
+        )
+    except ValueError as exc:
+        raise InvalidInput("filters", str(exc)) from None
 
 
 class MemberDataset:
