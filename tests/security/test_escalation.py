@@ -91,3 +91,38 @@ def test_member_cannot_reach_staff_endpoints(client: TestClient, world: World) -
     ]:
         r = client.request(method, path, headers=headers)
         assert r.status_code == 403, path
+
+
+class TestUnionLinkedToEnterprise:
+    """A union created for an enterprise may only take an enterprise of the caller's scope,
+    registered under the new union's parent."""
+
+    def _body(self, world: World, enterprise_id: int) -> dict[str, object]:
+        from tests.factories import union_code
+
+        return {
+            "code": union_code("140213", True),
+            "name": "新企业工会",
+            "level": "grassroots",
+            "kind": "enterprise",
+            "region_code": "140213",
+            "parent_id": world.city_b.id,
+            "enterprise_id": enterprise_id,
+        }
+
+    def test_enterprise_of_another_branch_is_refused(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        r = client.post(
+            "/api/v1/orgs", json=self._body(world, world.ent_a.id), headers=world.auth("orgadmin_b")
+        )
+        assert r.status_code == 404, r.text
+        with db.session() as s:
+            assert s.scalar(select(AuditEvent).where(AuditEvent.action == "org.create")) is None
+
+    def test_enterprise_of_own_branch_is_linked(self, client: TestClient, world: World) -> None:
+        r = client.post(
+            "/api/v1/orgs", json=self._body(world, world.ent_b.id), headers=world.auth("orgadmin_b")
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["enterprise_id"] == world.ent_b.id

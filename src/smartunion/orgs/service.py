@@ -72,6 +72,14 @@ def create_org(session: Session, principal: Principal, data: schemas.OrgCreate) 
         raise Conflict(f"a {data.level} organisation cannot sit under a {parent.level} one")
     if repo.code_taken(session, data.code):
         raise Conflict(f"union code {data.code} is already registered")
+    if data.enterprise_id is not None:
+        # The enterprise must be one the caller may see (an id from outside the scope answers
+        # 404 like any other out-of-scope record) and registered inside the new union's parent
+        # subtree: an organisation cannot annex another branch's enterprise.
+        ent = get_enterprise(session, principal, data.enterprise_id)
+        ent_org = session.get(UnionOrg, ent.org_id)
+        if ent_org is None or not ent_org.path.startswith(parent.path):
+            raise Conflict("the enterprise is registered outside the parent organisation")
     org = UnionOrg(
         code=data.code,
         name=data.name,

@@ -18,12 +18,18 @@ from typing import BinaryIO, Literal
 import xlsxwriter
 
 FileFormat = Literal["csv", "xlsx"]
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@")
+_CONTROL_START = ("\t", "\r", "\n")
 
 
 def neutralise(value: object) -> str:
+    """``'`` before a cell a spreadsheet could read as a formula. Spreadsheet programs skip
+    leading blanks (ASCII or not: the ideographic space U+3000, no-break spaces) before
+    evaluating, so `` =HYPERLINK(…)`` is as dangerous as ``=HYPERLINK(…)``."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_DANGEROUS) else text
+    if text.startswith(_CONTROL_START) or text.lstrip().startswith(_FORMULA_START):
+        return "'" + text
+    return text
 
 
 @dataclass(frozen=True)
