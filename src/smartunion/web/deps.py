@@ -66,10 +66,14 @@ async def client_ip(request: Request) -> str:
 ClientIp = Annotated[str, Depends(client_ip)]
 
 
-def api_principal(
-    session: DbSession, state: State, token: Annotated[str | None, Depends(oauth2)]
-) -> Principal:
-    principal = identity.resolve_session(session, token, kind="bearer") if token else None
+def authenticate(session: Session | None, state: AppState, token: str | None) -> Principal:
+    """The caller of a bearer token, charged to its rate limit; 401 or 429 otherwise.
+
+    With no token (``session`` may then be None) it raises at once, without the database.
+    """
+    principal = None
+    if token and session is not None:
+        principal = identity.resolve_session(session, token, kind="bearer")
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -84,6 +88,13 @@ def api_principal(
             headers={"Retry-After": str(state.api_limiter.retry_after(key))},
         )
     return principal
+
+
+def api_principal(
+    session: DbSession, state: State, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    # Endpoints on a ``web.unit.OneThreadRoute`` call ``authenticate`` themselves.
+    return authenticate(session, state, token)
 
 
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]

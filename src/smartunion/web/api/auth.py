@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from smartunion.security import service as identity
 from smartunion.security.permissions import Permission, Role
 from smartunion.web.deps import ApiPrincipal, ClientIp, DbSession, State, oauth2
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=OneThreadRoute)
 
 
 class Token(BaseModel):

@@ -13,8 +13,9 @@ from smartunion.orgs import schemas
 from smartunion.orgs import service as orgs
 from smartunion.web.api.common import PageNo, PageSize
 from smartunion.web.deps import ApiPrincipal, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/enterprises", tags=["enterprises"])
+router = APIRouter(prefix="/enterprises", tags=["enterprises"], route_class=OneThreadRoute)
 
 
 class Department(BaseModel):

@@ -13,8 +13,9 @@ import smartunion.datasets  # noqa: F401  (registers the datasets)
 from smartunion.db import DbId
 from smartunion.security import exports
 from smartunion.web.deps import ApiPrincipal, Crypto, DbSession, State
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/exports", tags=["exports"])
+router = APIRouter(prefix="/exports", tags=["exports"], route_class=OneThreadRoute)
 
 
 class ExportCreate(BaseModel):

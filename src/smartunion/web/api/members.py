@@ -13,8 +13,9 @@ from smartunion.members.models import EmploymentForm, MemberStatus
 from smartunion.orgs.schemas import Page
 from smartunion.web.api.common import PageNo, PageSize
 from smartunion.web.deps import ApiPrincipal, ClientIp, Crypto, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(tags=["members"])
+router = APIRouter(tags=["members"], route_class=OneThreadRoute)
 
 
 @router.get("/members", response_model=Page[schemas.MemberListItem])

@@ -12,8 +12,9 @@ from smartunion.orgs import service as orgs
 from smartunion.orgs.models import OrgLevel
 from smartunion.web.api.common import PageNo, PageSize
 from smartunion.web.deps import ApiPrincipal, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/orgs", tags=["organisations"])
+router = APIRouter(prefix="/orgs", tags=["organisations"], route_class=OneThreadRoute)
 
 
 @router.get("", response_model=schemas.Page[schemas.Org], summary="List organisations in scope")

@@ -15,8 +15,9 @@ from smartunion.privacy import service as privacy
 from smartunion.privacy.models import SubjectRequest
 from smartunion.privacy.register import PURPOSES
 from smartunion.web.deps import ApiPrincipal, Crypto, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(tags=["privacy"])
+router = APIRouter(tags=["privacy"], route_class=OneThreadRoute)
 
 
 class Consent(BaseModel):

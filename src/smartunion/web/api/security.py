@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from smartunion.db import DbId
 from smartunion.security import alerts
 from smartunion.web.deps import ApiPrincipal, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/security", tags=["security"])
+router = APIRouter(prefix="/security", tags=["security"], route_class=OneThreadRoute)
 
 
 class Alert(BaseModel):

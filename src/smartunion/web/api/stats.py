@@ -13,8 +13,9 @@ from smartunion.i18n import translator
 from smartunion.members.models import EmploymentForm, Gender
 from smartunion.stats import members as member_stats
 from smartunion.web.deps import ApiPrincipal, DbSession, State
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/stats", tags=["statistics"])
+router = APIRouter(prefix="/stats", tags=["statistics"], route_class=OneThreadRoute)
 
 
 class StatCell(BaseModel):

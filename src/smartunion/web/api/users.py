@@ -11,8 +11,9 @@ from smartunion.db import DbId
 from smartunion.security import users
 from smartunion.security.permissions import Role
 from smartunion.web.deps import ApiPrincipal, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=OneThreadRoute)
 
 
 class UserOut(BaseModel):
