@@ -46,11 +46,16 @@ class Settings(BaseSettings):
     login_rate_limit: int = Field(
         default=20, ge=1, description="Login attempts per minute per client address"
     )
-    # Insider-leak guard (see security/guard.py): counted in personal-data records.
-    guard_min_normal_daily: int = Field(default=100, ge=0)
-    guard_alert_margin: int = Field(default=100, ge=0)
-    guard_hard_margin: int = Field(default=200, ge=1)
-    daily_read_quota: int = Field(default=3000, ge=1)
+    # Insider-leak guard (see security/guard.py). Floors in records of each kind; margins
+    # and the read quota in weighted records (a masked list row weighs 1).
+    guard_min_normal_daily: int = Field(
+        default=5000, ge=0, description="Masked list rows a day any user may read unremarked"
+    )
+    guard_min_normal_details: int = Field(default=150, ge=0)
+    guard_min_normal_reveals: int = Field(default=20, ge=0)
+    guard_alert_margin: int = Field(default=1000, ge=0)
+    guard_hard_margin: int = Field(default=2000, ge=1)
+    daily_read_quota: int = Field(default=20000, ge=1)
     daily_export_quota: int = Field(default=5000, ge=1)
     stats_min_group: int = Field(
         default=10, ge=2, description="Published statistics suppress groups smaller than this"

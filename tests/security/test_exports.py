@@ -17,13 +17,27 @@ from typer.testing import CliRunner
 from smartunion.cli import app
 from smartunion.config import Settings, get_settings
 from smartunion.db import Database
+from smartunion.errors import NotFound
+from smartunion.orgs.models import OrgKind, OrgLevel, UnionOrg
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.guard import GuardPolicy
+from smartunion.security.independence import NotIndependent, require_independent
 from smartunion.security.keys import load_keyring
-from smartunion.security.models import AuditEvent
+from smartunion.security.models import AuditEvent, User
+from smartunion.security.permissions import Permission, Role
+from smartunion.security.principal import Principal
 from smartunion.web.app import create_app
 from smartunion.web.state import AppState
-from tests.factories import World, build_world, bulk_members, citizen_id, make_member
+from tests.factories import (
+    PASSWORD,
+    World,
+    build_world,
+    bulk_members,
+    citizen_id,
+    make_member,
+    make_org,
+    make_user,
+)
 
 
 def _create(client: TestClient, world: World, who: str = "staff_a", **body: object) -> dict:
@@ -236,3 +250,137 @@ def test_a_bad_filter_is_a_clear_422_not_a_server_error(
     r = client.post("/api/v1/exports", json=payload, headers=world.auth("staff_a"))
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "filters"]
+
+
+class TestIndependence:
+    """An org admin made a staff account, requested an unmasked export through it and
+    approved it as themselves: the second person must be independent of the first."""
+
+    def _login(self, client: TestClient, username: str) -> dict[str, str]:
+        r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def _unmasked_request(self, client: TestClient, world: World, headers: dict[str, str]) -> str:
+        r = client.post(
+            "/api/v1/exports",
+            json={"org_id": world.union_a.id, "unmasked": True, "reason": "向银行报送开卡名单"},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "pending"
+        return f"/api/v1/exports/{r.json()['id']}"
+
+    def test_who_made_the_account_cannot_approve_its_export(
+        self, client: TestClient, world: World
+    ) -> None:
+        made = client.post(
+            "/api/v1/users",
+            json={
+                "username": "puppet",
+                "password": PASSWORD,
+                "role": "staff",
+                "org_id": world.union_a.id,
+            },
+            headers=world.auth("orgadmin_a"),
+        )
+        assert made.status_code == 201, made.text
+        url = self._unmasked_request(client, world, self._login(client, "puppet"))
+        r = client.post(f"{url}/approve", json={}, headers=world.auth("orgadmin_a"))
+        assert r.status_code == 403
+        assert "independent" in r.json()["detail"]
+        # Somebody independent with the whole organisation in scope may.
+        r = client.post(f"{url}/approve", json={}, headers=world.auth("admin"))
+        assert r.status_code == 200
+        assert r.json()["status"] == "approved"
+
+    def test_who_changed_the_role_cannot_approve(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        with db.session() as s:
+            made = make_user(s, "promoted", Role.ANALYST, s.get(UnionOrg, world.union_a.id))
+        r = client.patch(
+            f"/api/v1/users/{made.id}", json={"role": "staff"}, headers=world.auth("orgadmin_a")
+        )
+        assert r.status_code == 200, r.text
+        url = self._unmasked_request(client, world, self._login(client, "promoted"))
+        assert (
+            client.post(f"{url}/approve", json={}, headers=world.auth("orgadmin_a")).status_code
+            == 403
+        )
+
+    def test_the_rule_is_reusable_and_falls_back_to_the_audit_trail(
+        self, db: Database, world: World
+    ) -> None:
+        """An account from before the facts were recorded: its maker is in the audit."""
+        with db.session() as s:
+            old = make_user(s, "old_staff", Role.STAFF, s.get(UnionOrg, world.union_a.id))
+            s.add(
+                AuditEvent(
+                    actor_user_id=world.users["orgadmin_a"].id,
+                    action="user.create",
+                    object_type="user",
+                    object_id=str(old.id),
+                )
+            )
+            s.flush()
+            approver = Principal.for_user(
+                user_id=world.users["orgadmin_a"].id,
+                username="orgadmin_a",
+                role=Role.ORG_ADMIN,
+                org_id=world.union_a.id,
+                org_path=world.union_a.path,
+            )
+            with pytest.raises(NotIndependent):
+                require_independent(
+                    s,
+                    approver,
+                    old.id,
+                    permission=Permission.EXPORT_APPROVE,
+                    org_id=world.union_a.id,
+                )
+            # Over data outside the approver's scope: not found, whoever asks.
+            with pytest.raises(NotFound):
+                require_independent(
+                    s,
+                    approver,
+                    world.users["staff_b"].id,
+                    permission=Permission.EXPORT_APPROVE,
+                    org_id=world.city_a.id,
+                )
+
+
+class TestSplitting:
+    """The 1,000-record threshold holds for the day: exports of child organisations
+    (716 + 465) no longer pass one by one while the parent's waits."""
+
+    def test_parts_that_add_up_past_the_threshold_wait(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        with db.session() as s:
+            union_c = make_org(
+                s, "太原二矿工会", OrgLevel.GRASSROOTS, "140106", world.city_a, OrgKind.ENTERPRISE
+            )
+            bulk_members(s, crypto, world.union_a, world.ent_a, 715, "甲")
+            bulk_members(s, crypto, union_c, None, 465, "乙")
+        first = _create(client, world, org_id=world.union_a.id)
+        assert (first["record_count"], first["status"]) == (716, "approved")
+        second = _create(client, world, org_id=union_c.id)
+        assert (second["record_count"], second["status"]) == (465, "pending")
+
+    def test_exports_count_in_the_read_budget(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        """Rows nobody else approved weigh like list rows in the same daily budget."""
+        with db.session() as s:
+            bulk_members(s, crypto, world.union_a, world.ent_a, 899, "甲")
+        db.guard_policy = GuardPolicy(min_normal_daily=0, alert_margin=100, hard_margin=500)
+        db.sessionmaker = db.make_sessionmaker(
+            db.sessionmaker.kw["bind"], join_transaction_mode="create_savepoint"
+        )
+        request = _create(client, world, org_id=world.union_a.id)
+        assert request["status"] == "approved"
+        r = client.get(f"/api/v1/exports/{request['id']}/download", headers=world.auth("staff_a"))
+        assert r.status_code == 403  # 900 rows past a normal of 0 with a margin of 500
+        with db.session() as s:
+            assert s.get(User, world.users["staff_a"].id).suspended_at is not None  # type: ignore[union-attr]

@@ -34,7 +34,7 @@ from smartunion.members.models import Member
 from smartunion.members.service import REVEALS_PER_HOUR
 from smartunion.security import audit, passwords
 from smartunion.security import service as identity
-from smartunion.security.models import AuditEvent, User
+from smartunion.security.models import AccessCounter, AuditEvent, User
 from smartunion.security.rotation import rotate
 from smartunion.web.admission import Admission, Gate
 from smartunion.web.app import create_app
@@ -439,3 +439,40 @@ def test_parallel_reveals_stop_at_the_hourly_limit(backend: str, tmp_path: Path)
             codes = list(pool.map(reveal, range(40)))
         assert codes.count(200) == REVEALS_PER_HOUR
         assert codes.count(429) == 40 - REVEALS_PER_HOUR
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_reads_cannot_pass_the_guard_together(backend: str, tmp_path: Path) -> None:
+    """Sixteen parallel scrapers of one account: each charge commits in its own short
+    transaction before the records leave, so together they get no more than one would."""
+    normal, margin = 300, 500
+    with live_server(
+        backend,
+        tmp_path,
+        guard_min_normal_daily=normal,
+        guard_alert_margin=100,
+        guard_hard_margin=margin,
+    ) as live:
+        w = live.world
+        with live.state.db.session() as s:
+            bulk_members(s, live.state.crypto, w.union_a, w.ent_a, 200, "C")
+        url = f"{live.url}/api/v1/members"
+
+        def read(_: int) -> tuple[int, int]:
+            r = httpx.get(url, params={"size": 100}, headers=w.auth("staff_a"), timeout=30)
+            return r.status_code, len(r.json()["items"]) if r.status_code == 200 else 0
+
+        with cf.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(read, range(48)))
+        served = sum(n for _, n in results)
+        assert normal <= served <= normal + margin
+        assert {code for code, _ in results} <= {200, 401, 403}
+        with live.state.db.session() as s:
+            user = s.get(User, w.users["staff_a"].id)
+            assert user is not None
+            assert user.suspended_at is not None
+            charged = s.scalar(
+                select(func.sum(AccessCounter.records)).where(AccessCounter.user_id == user.id)
+            )
+        # Every served row was charged; only the refusals that suspended add to it.
+        assert served <= int(charged or 0) <= served + 16 * 100

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smartunion.db import begin_write, utcnow
-from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from smartunion.errors import Conflict, InvalidInput, KeepsTransaction, NotFound, TooManyRequests
 from smartunion.members import repository as repo
 from smartunion.members import schemas
 from smartunion.members.models import (
@@ -22,7 +23,7 @@ from smartunion.members.models import (
 )
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
-from smartunion.security import audit, guard
+from smartunion.security import audit, guard, probes
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
 from smartunion.security.models import AuditEvent, User
@@ -40,14 +41,73 @@ def _require_read(principal: Principal) -> None:
         principal.require(Permission.MEMBER_READ)
 
 
-def _get(session: Session, principal: Principal, member_id: int) -> Member:
+def _get(session: Session, principal: Principal, member_id: int, client_ip: str = "") -> Member:
     member = repo.get(session, principal, member_id)
     if member is None:
-        raise NotFound("member")
+        raise probes.not_found(session, principal, "member", member_id, client_ip=client_ip)
     return member
 
 
-def to_list_item(m: Member) -> schemas.MemberListItem:
+def serve(
+    session: Session,
+    principal: Principal,
+    kind: guard.Kind,
+    rows: Sequence[Member],
+    action: str,
+    *,
+    details: dict[str, Any] | None = None,
+    client_ip: str = "",
+    charged: bool = False,
+) -> None:
+    """The one door member records leave through: charged to the insider guard by what they
+    expose, then audited as a read, whatever the verb that produced them (a PATCH or a
+    create answers with the record too). Nothing returns a member without passing here.
+
+    ``charged``: a writing use case charged before it wrote (``admit``), so that a refusal
+    leaves nothing written."""
+    if not charged:
+        guard.charge(session, principal, kind=kind, records=len(rows))
+    audit.record(
+        session,
+        principal,
+        action,
+        object_type="member",
+        object_id=rows[0].id if len(rows) == 1 and kind == "detail" else "",
+        details=details if details is not None else {"ids": [m.id for m in rows]},
+        client_ip=client_ip,
+    )
+
+
+def serve_detail(
+    session: Session,
+    principal: Principal,
+    crypto: FieldCrypto,
+    member: Member,
+    *,
+    via: str = "",
+    client_ip: str = "",
+    charged: bool = False,
+) -> schemas.Member:
+    """One masked member record, charged and audited as a ``member.read``."""
+    serve(
+        session,
+        principal,
+        "detail",
+        [member],
+        "member.read",
+        details={"via": via} if via else {},
+        client_ip=client_ip,
+        charged=charged,
+    )
+    return _detail(session, crypto, member)
+
+
+def admit(session: Session, principal: Principal) -> None:
+    """Charge the record a write will answer with before writing (see ``serve``)."""
+    guard.charge(session, principal, kind="detail", records=1)
+
+
+def _list_item(m: Member) -> schemas.MemberListItem:
     return schemas.MemberListItem(
         id=m.id,
         member_no=m.member_no,
@@ -62,7 +122,7 @@ def to_list_item(m: Member) -> schemas.MemberListItem:
     )
 
 
-def to_detail(session: Session, crypto: FieldCrypto, m: Member) -> schemas.Member:
+def _detail(session: Session, crypto: FieldCrypto, m: Member) -> schemas.Member:
     orgs, ents = repo.names_for(
         session, {m.org_id}, {m.enterprise_id} if m.enterprise_id else set()
     )
@@ -113,7 +173,6 @@ def list_members(
         status=status,
     )
     rows, total = repo.search(session, principal, where, offset=(page - 1) * size, limit=size)
-    guard.charge(session, principal, kind="read", records=len(rows))
     filters: dict[str, Any] = {
         k: v
         for k, v in {
@@ -125,15 +184,16 @@ def list_members(
         }.items()
         if v is not None
     }
-    audit.record(
+    serve(
         session,
         principal,
+        "list",
+        rows,
         "member.list",
-        object_type="member",
         details={"ids": [m.id for m in rows], "total": total, "page": page, "filters": filters},
         client_ip=client_ip,
     )
-    return [to_list_item(m) for m in rows], total
+    return [_list_item(m) for m in rows], total
 
 
 def get_member(
@@ -145,17 +205,8 @@ def get_member(
     client_ip: str = "",
 ) -> schemas.Member:
     _require_read(principal)
-    member = _get(session, principal, member_id)
-    guard.charge(session, principal, kind="read", records=1)
-    audit.record(
-        session,
-        principal,
-        "member.read",
-        object_type="member",
-        object_id=member.id,
-        client_ip=client_ip,
-    )
-    return to_detail(session, crypto, member)
+    member = _get(session, principal, member_id, client_ip)
+    return serve_detail(session, principal, crypto, member, client_ip=client_ip)
 
 
 def get_self(
@@ -204,7 +255,7 @@ def reveal(
 ) -> schemas.Revealed:
     """Plaintext of chosen fields, for a stated reason; permission-checked, limited, audited."""
     principal.require(Permission.MEMBER_REVEAL)
-    member = _get(session, principal, member_id)
+    member = _get(session, principal, member_id, client_ip)
     _one_reveal_at_a_time(session, principal)
     if _recent_reveals(session, principal) >= REVEALS_PER_HOUR:
         audit.record(
@@ -265,16 +316,17 @@ def lookup(
     rows = repo.get_by_blind_index(
         session, principal, id_number_bidx=id_bidx, phone_bidx=phone_bidx
     )
-    guard.charge(session, principal, kind="read", records=len(rows))
-    audit.record(
+    # A hit ties an ID number or phone to a person: it weighs like a detail.
+    serve(
         session,
         principal,
+        "detail",
+        rows,
         "member.lookup",
-        object_type="member",
         details={"by": "id_number" if id_bidx else "phone", "ids": [m.id for m in rows]},
         client_ip=client_ip,
     )
-    return [to_list_item(m) for m in rows]
+    return [_list_item(m) for m in rows]
 
 
 def _check_placement(
@@ -303,7 +355,8 @@ def create_member(
     cid = check_citizen_id(data.id_number)
     id_bidx = crypto.blind_index(cid.number, ID_FIELD)
     if repo.id_number_taken(session, crypto.blind_indexes(cid.number, ID_FIELD)):
-        raise Conflict("a member with this ID number already exists")
+        raise _exists_answer(session, principal)
+    admit(session, principal)
     member = Member(
         member_no="",
         name=data.name,
@@ -336,7 +389,28 @@ def create_member(
         object_id=member.id,
         details={"org_id": org.id, "fields": sorted(data.model_dump(exclude_none=True))},
     )
-    return to_detail(session, crypto, member)
+    return serve_detail(session, principal, crypto, member, via="member.create", charged=True)
+
+
+class AlreadyExists(Conflict, KeepsTransaction):
+    """An ID number held somewhere in the province; the audit event and charge are kept."""
+
+
+def _exists_answer(session: Session, principal: Principal) -> AlreadyExists:
+    """ "This person is already a member" is an answer about a person, possibly outside the
+    caller's scope: charged and audited like a lookup hit, and it never says where."""
+    guard.charge(session, principal, kind="detail", records=1)
+    audit.record(
+        session,
+        principal,
+        "member.exists",
+        object_type="member",
+        outcome="conflict",
+        details={"by": "id_number"},
+    )
+    return AlreadyExists(
+        "a member with this ID number already exists (a transfer moves a member between unions)"
+    )
 
 
 def member_number(region_code: str, member_id: int) -> str:
@@ -353,6 +427,7 @@ def update_member(
 ) -> schemas.Member:
     principal.require(Permission.MEMBER_WRITE)
     member = _get(session, principal, member_id)
+    admit(session, principal)
     changed = data.model_dump(exclude_unset=True)
     if "enterprise_id" in changed or "department_id" in changed:
         enterprise_id = changed.get("enterprise_id", member.enterprise_id)
@@ -366,13 +441,14 @@ def update_member(
             member.phone_bidx = crypto.blind_index(value, PHONE_FIELD) if value else None
         else:
             setattr(member, field, value)
-    repo.forget_counts()
-    audit.record(
-        session,
-        principal,
-        "member.update",
-        object_type="member",
-        object_id=member.id,
-        details={"fields": sorted(changed)},
-    )
-    return to_detail(session, crypto, member)
+    if changed:  # an empty PATCH changes nothing: it is only a read, audited as one
+        repo.forget_counts()
+        audit.record(
+            session,
+            principal,
+            "member.update",
+            object_type="member",
+            object_id=member.id,
+            details={"fields": sorted(changed)},
+        )
+    return serve_detail(session, principal, crypto, member, via="member.update", charged=True)

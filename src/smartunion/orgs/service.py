@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from smartunion.errors import Conflict, NotFound
+from smartunion.errors import Conflict
 from smartunion.orgs import repository as repo
 from smartunion.orgs import schemas
 from smartunion.orgs.models import Enterprise, OrgLevel, UnionOrg
 from smartunion.reference import industries
-from smartunion.security import audit
+from smartunion.security import audit, probes
 from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
 
@@ -22,7 +22,7 @@ def get_org(session: Session, principal: Principal, org_id: int) -> UnionOrg:
     principal.require(Permission.ORG_READ)
     org = repo.get_org(session, principal, org_id)
     if org is None:
-        raise NotFound("organisation")
+        raise probes.not_found(session, principal, "organisation", org_id)
     return org
 
 
@@ -134,7 +134,7 @@ def get_enterprise(session: Session, principal: Principal, ent_id: int) -> Enter
     principal.require(Permission.ENTERPRISE_READ)
     ent = repo.get_enterprise(session, principal, ent_id)
     if ent is None:
-        raise NotFound("enterprise")
+        raise probes.not_found(session, principal, "enterprise", ent_id)
     return ent
 
 

@@ -209,7 +209,7 @@ def open_requests(session: Session, principal: Principal) -> list[SubjectRequest
             .order_by(SubjectRequest.id)
         )
     )
-    guard.charge(session, principal, kind="read", records=len(requests))
+    guard.charge(session, principal, kind="detail", records=len(requests))
     audit.record(
         session,
         principal,

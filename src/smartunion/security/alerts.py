@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from smartunion.db import utcnow
 from smartunion.errors import NotFound
-from smartunion.security import audit
+from smartunion.security import audit, guard
 from smartunion.security.models import SecurityAlert, User
 from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
@@ -39,8 +39,17 @@ def list_alerts(
 
 
 def resolve(
-    session: Session, principal: Principal, alert_id: int, *, note: str, lift_suspension: bool
+    session: Session,
+    principal: Principal,
+    alert_id: int,
+    *,
+    note: str,
+    lift_suspension: bool,
+    allowance: int | None = None,
+    allowance_hours: int | None = None,
 ) -> SecurityAlert:
+    """Resolve an alert; lifting a suspension also grants a recorded, time-limited
+    allowance (``guard.grant_allowance``), so that the next page does not suspend again."""
     principal.require(Permission.SECURITY_ALERTS)
     alert = session.scalar(_readable(principal).where(SecurityAlert.id == alert_id))
     if alert is None:
@@ -60,6 +69,9 @@ def resolve(
                 object_type="user",
                 object_id=user.id,
                 details={"alert_id": alert.id},
+            )
+            guard.grant_allowance(
+                session, principal, user, points=allowance, hours=allowance_hours, reason=note
             )
     audit.record(
         session,

@@ -1,10 +1,13 @@
 """Export guard (导出审批): every export of personal data goes through here.
 
-A request is counted first. Up to the threshold (default 1,000 records) and masked, it is
-approved at once; above it, or unmasked, a second authorised person — not the requester,
-with ``export:approve`` and the export's organisation in scope — must approve it. The file
-is produced only when the requester downloads it, once, charged to the insider-leak guard's
-daily export quota, watermarked, and audited with its row count and SHA-256.
+A request is counted first. While the requester's exports of the day stay within the
+threshold (default 1,000 records) and masked, it is approved at once; past it, or unmasked,
+a second person independent of the requester (``security.independence``: not the requester,
+not who made their account or changed its role or organisation, with ``export:approve`` over
+the whole organisation) must approve it. The file is produced only when the requester
+downloads it, once, charged to the insider-leak guard (rows nobody else approved weigh in
+the same daily budget as every other read; all count against the export quota), watermarked,
+and audited with its row count and SHA-256.
 
 Datasets register themselves (``register_dataset``); members are the first, later
 capabilities add theirs through the same guard.
@@ -20,19 +23,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from smartunion.config import Settings
 from smartunion.db import utcnow
 from smartunion.errors import Conflict, InvalidInput, NotFound
 from smartunion.orgs.models import UnionOrg
-from smartunion.security import audit, guard
+from smartunion.security import audit, guard, independence
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.export_files import FileFormat, Watermark, write_csv, write_xlsx
 from smartunion.security.models import ExportRequest, User
 from smartunion.security.permissions import Permission
-from smartunion.security.principal import PermissionDenied, Principal
+from smartunion.security.principal import Principal
 from smartunion.security.scopes import org_in_scope
 
 
@@ -110,7 +113,10 @@ def request_export(
             raise InvalidInput("reason", "an unmasked export needs a reason")
     org = _org(session, principal, org_id)
     count = ds.count(session, principal, org, filters)
-    needs_approval = unmasked or count > policy.approval_threshold
+    # The threshold holds for the day, not the request: exports split into parts (say, by
+    # child organisation) add up, and the part that takes the day past it waits too.
+    earlier = _approved_alone_today(session, principal)
+    needs_approval = unmasked or earlier + count > policy.approval_threshold
     request = ExportRequest(
         uid=secrets.token_hex(8),
         requested_by=principal.user_id,
@@ -139,9 +145,26 @@ def request_export(
             "unmasked": unmasked,
             "status": request.status,
             "uid": request.uid,
+            "earlier_today": earlier,
         },
     )
     return request
+
+
+def _approved_alone_today(session: Session, principal: Principal) -> int:
+    """Records in the caller's exports of today that nobody else approved."""
+    start = dt.datetime.combine(
+        utcnow().astimezone(guard.LOCAL_TZ).date(), dt.time(), guard.LOCAL_TZ
+    )
+    total = session.scalar(
+        select(func.sum(ExportRequest.record_count)).where(
+            ExportRequest.requested_by == principal.user_id,
+            ExportRequest.created_at >= start,
+            ExportRequest.decided_by.is_(None),
+            ExportRequest.status.in_(("approved", "downloaded")),
+        )
+    )
+    return int(total or 0)
 
 
 def visible_requests(session: Session, principal: Principal) -> Sequence[ExportRequest]:
@@ -174,9 +197,14 @@ def decide(
 ) -> ExportRequest:
     principal.require(Permission.EXPORT_APPROVE)
     request = _visible(session, principal, request_id)
-    if request.requested_by == principal.user_id:
-        raise PermissionDenied(Permission.EXPORT_APPROVE)  # two people, always
-    _org(session, principal, request.org_id)
+    # Two people, independent of each other, the second over the data's whole scope.
+    independence.require_independent(
+        session,
+        principal,
+        request.requested_by,
+        permission=Permission.EXPORT_APPROVE,
+        org_id=request.org_id,
+    )
     if request.status != "pending":
         raise Conflict(f"export {request.id} is {request.status}, not pending")
     request.status = "approved" if approve else "rejected"
@@ -225,7 +253,10 @@ def download(
     principal.require(ds.needs)
     org = _org(session, principal, request.org_id)
     # Charged at the approved size before any row is read: over quota, nothing is written.
-    guard.charge(session, principal, kind="export", records=request.record_count)
+    # Rows a second, independent person approved count only against the export quota; the
+    # others weigh in the same read budget as every other read.
+    kind: guard.Kind = "export_ok" if request.decided_by is not None else "export"
+    guard.charge(session, principal, kind=kind, records=request.record_count)
     username = session.scalar(select(User.username).where(User.id == principal.user_id)) or ""
     stamp = Watermark(
         request.uid,

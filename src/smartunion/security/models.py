@@ -46,6 +46,15 @@ class User(TimestampMixin, Base):
     # Set by the insider-leak guard; only a security officer lifts it.
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     suspended_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # A security officer's restore (security.guard.grant_allowance): weighted records of
+    # room past the guard's hard margin, until a time. Read with the suspension, one query.
+    guard_allowance: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    guard_allowance_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Who made this account and who last changed its role or organisation: a two-person
+    # rule's second person must be none of them (security.independence).
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    role_changed_by_id: Mapped[int | None] = mapped_column(Integer)
+    org_changed_by_id: Mapped[int | None] = mapped_column(Integer)
     # TOTP second factor (RFC 6238); the secret is encrypted like any personal field.
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -113,7 +122,8 @@ class AuditEvent(Base):
 
 
 class AccessCounter(Base):
-    """Personal-data records served to one user in one UTC hour, by kind (read/reveal/export).
+    """Personal-data records served to one user in one UTC hour, by kind (list, detail,
+    reveal, export, export_ok: see ``security.guard``).
 
     The insider-leak guard counts here rather than in the audit trail: one upserted row per
     user-hour answers "how much today, how much usually" without scanning events.

@@ -93,6 +93,8 @@ def create_user(
         role=role,
         org_id=org.id,
         member_id=member_id,
+        # Who made the account: never the second person of its requests (independence).
+        created_by_id=actor.user_id if actor is not None else None,
     )
     session.add(user)
     session.flush()

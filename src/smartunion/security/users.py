@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from smartunion.errors import InvalidInput, NotFound
 from smartunion.members.models import Member
 from smartunion.orgs.models import UnionOrg
-from smartunion.security import audit
+from smartunion.security import audit, probes
 from smartunion.security import service as identity
 from smartunion.security.models import User
 from smartunion.security.permissions import Permission, Role
@@ -36,9 +36,12 @@ def _can_assign(principal: Principal, role: Role) -> None:
 
 def list_users(session: Session, principal: Principal) -> Sequence[User]:
     principal.require(Permission.USER_READ)
-    return session.scalars(
+    found = session.scalars(
         select(User).where(User.org_id.in_(scoped_org_ids(principal))).order_by(User.username)
     ).all()
+    # Staff names and roles are personal data too: who listed them is on the record.
+    audit.record(session, principal, "user.list", object_type="user", details={"count": len(found)})
+    return found
 
 
 def get_user(session: Session, principal: Principal, user_id: int) -> User:
@@ -47,7 +50,7 @@ def get_user(session: Session, principal: Principal, user_id: int) -> User:
         select(User).where(User.id == user_id, User.org_id.in_(scoped_org_ids(principal)))
     )
     if user is None:
-        raise NotFound("user")
+        raise probes.not_found(session, principal, "user", user_id)
     return user
 
 
@@ -117,6 +120,7 @@ def update(
             details={"from": str(user.role), "to": str(role)},
         )
         user.role = role
+        user.role_changed_by_id = principal.user_id  # see security.independence
         identity.revoke_all_sessions(session, user.id)
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active

@@ -32,6 +32,14 @@ class Alert(BaseModel):
 class Resolve(BaseModel):
     note: str = Field(min_length=2, max_length=300)
     lift_suspension: bool = False
+    allowance: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Weighted records of room past the guard's limit after lifting a "
+        "suspension (default: what the user had read past normal)",
+    )
+    allowance_hours: int | None = Field(default=None, ge=1, le=72)
 
 
 def _out(alert: Any, username: str) -> Alert:
@@ -59,6 +67,12 @@ def resolve_alert(
     alert_id: DbId, data: Resolve, principal: ApiPrincipal, session: DbSession
 ) -> Alert:
     alert = alerts.resolve(
-        session, principal, alert_id, note=data.note, lift_suspension=data.lift_suspension
+        session,
+        principal,
+        alert_id,
+        note=data.note,
+        lift_suspension=data.lift_suspension,
+        allowance=data.allowance,
+        allowance_hours=data.allowance_hours,
     )
     return _out(alert, "")
