@@ -90,6 +90,7 @@ def run(url: str, data_dir: Path, requests: int) -> dict[str, Any]:
         # The guard still counts every record (its cost is measured); a benchmark reads far
         # more than any person, so its limits are lifted here.
         "SMARTUNION_GUARD_MIN_NORMAL_DAILY": "100000000",
+        "SMARTUNION_GUARD_HARD_MARGIN": "100000000",
         "SMARTUNION_DAILY_READ_QUOTA": "100000000",
     }
     server = subprocess.Popen(

@@ -64,6 +64,7 @@ BENCH_ENV = {
     "SMARTUNION_API_RATE_LIMIT": "0",  # no per-token throttling of the load
     "SMARTUNION_DAILY_READ_QUOTA": LARGE,  # the insider guard must not suspend the bench's staff
     "SMARTUNION_GUARD_MIN_NORMAL_DAILY": LARGE,
+    "SMARTUNION_GUARD_HARD_MARGIN": LARGE,  # details and reveals have floors of their own
 }
 DROPPED_ENV = {"SMARTUNION_SECRET_KEY_FILE"}  # keys live in the fresh data folder
 

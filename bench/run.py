@@ -75,7 +75,7 @@ def audit_overhead(url: str, data_dir: Path, reads: int = 400) -> dict[str, floa
     db = Database.from_url(
         url,
         audit_key=crypto.ring.audit_key,
-        guard_policy=GuardPolicy(min_normal_daily=10**7, daily_read_quota=10**8),
+        guard_policy=GuardPolicy(min_normal_daily=10**7, hard_margin=10**8, daily_read_quota=10**8),
     )
     with db.session() as s:
         principal = identity.principal_for(s, bench_api.BENCH_USER)

@@ -35,7 +35,10 @@ _db = Database.from_url(
     _url,
     audit_key=_crypto.ring.audit_key,
     guard_policy=GuardPolicy(
-        min_normal_daily=10**6, daily_read_quota=10**7, daily_export_quota=10**7
+        min_normal_daily=10**6,
+        hard_margin=10**8,
+        daily_read_quota=10**9,
+        daily_export_quota=10**7,
     ),
 )
 with _db.session() as _s:

@@ -111,6 +111,7 @@ class TestDurability:
                 "SMARTUNION_DATABASE_URL": url,
                 "SMARTUNION_API_RATE_LIMIT": "0",
                 "SMARTUNION_GUARD_MIN_NORMAL_DAILY": "100000",
+                "SMARTUNION_GUARD_HARD_MARGIN": "100000000",
             }
             server = subprocess.Popen(
                 [str(Path(sys.executable).with_name("smartunion")), "serve", "--port", str(port)],
@@ -231,7 +232,9 @@ class TestConcurrentRequests:
             assert set(codes) == {201, 409}, codes
 
     def test_key_rotation_beside_busy_clients(self, backend: str, tmp_path: Path) -> None:
-        with live_server(backend, tmp_path, guard_min_normal_daily=100_000) as live:
+        with live_server(
+            backend, tmp_path, guard_min_normal_daily=100_000, guard_hard_margin=10**8
+        ) as live:
             w = live.world
             with live.state.db.session() as s:
                 bulk_members(s, live.state.crypto, w.union_a, w.ent_a, 2000, "R")
