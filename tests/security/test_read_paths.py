@@ -183,3 +183,19 @@ class TestMissesAreAudited:
         events = _events(db, "user.list")
         assert len(events) == 1
         assert events[0].details == {"count": len(r.json())}
+
+
+def test_exact_statistics_queries_are_audited(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """Exact counts spend no ε and sit in no ledger: only the audit shows a differencing run."""
+    r = client.get(
+        "/api/v1/stats/members",
+        params={"by": "gender", "org_id": world.city_a.id},
+        headers=world.auth("analyst"),
+    )
+    assert r.status_code == 200
+    events = _events(db, "stats.query")
+    assert [(e.actor_username, e.details["org_id"]) for e in events] == [
+        ("analyst", world.city_a.id)
+    ]

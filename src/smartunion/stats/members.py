@@ -15,6 +15,7 @@ from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
 from smartunion.orgs.models import Enterprise, UnionOrg
 from smartunion.reference import industries
+from smartunion.security import audit
 from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
 from smartunion.security.scopes import subtree_org_ids
@@ -127,4 +128,14 @@ def member_statistics(
         epsilon=epsilon,
         monthly_budget=monthly_budget,
     )
+    if epsilon is None:
+        # Exact (suppressed, not noisy) counts spend no ε and are in no ledger: the audit
+        # trail is where differencing by repeated queries shows.
+        audit.record(
+            session,
+            principal,
+            "stats.query",
+            object_type="stats",
+            details={"by": by, "org_id": root.id, "k": k},
+        )
     return root, release
