@@ -485,3 +485,28 @@ class TestAlerts:
         assert (served, status) == (100, 429)
         assert not _suspended(db, crowd.users["staff_a"])  # a quota refuses, not suspends
         assert "quota" in _alerts(db, crowd.users["staff_a"])
+
+
+def test_export_scraper_is_stopped_at_the_days_threshold(
+    client: TestClient, crowd: World, db: Database
+) -> None:
+    """After a normal day, exports nobody else approved stop at the day's threshold (1,000
+    records): the export that takes the day past it waits for a second person."""
+    _normal_day_done(db, crowd.users["staff_a"])
+    served = 0
+    for _ in range(10):
+        r = client.post(
+            "/api/v1/exports",
+            json={"org_id": crowd.union_a.id, "format": "csv"},
+            headers=crowd.auth("staff_a"),
+        )
+        assert r.status_code == 201
+        if r.json()["status"] != "approved":
+            break
+        download = client.get(
+            f"/api/v1/exports/{r.json()['id']}/download", headers=crowd.auth("staff_a")
+        )
+        assert download.status_code == 200
+        served += r.json()["record_count"]
+    assert r.json()["status"] == "pending"
+    assert 0 < served <= 1000
