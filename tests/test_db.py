@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, text
 from sqlalchemy.orm import Session
 
@@ -162,3 +163,91 @@ def test_objects_read_stay_readable_after_their_session_group_commits(tmp_path: 
     with database.session() as s:
         assert s.scalar(text("SELECT count(*) FROM audit_event WHERE action = 'org.read'")) == 1
     engine.dispose()
+
+
+class TestCheckpoints:
+    """Checkpoints are the checkpointer's work, not a request's commit's."""
+
+    def _database(self, tmp_path: Path) -> Database:
+        database = Database(make_engine(f"sqlite:///{tmp_path / 'wal.db'}"))
+        with database.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        return database
+
+    def test_a_commit_does_not_checkpoint_at_sqlites_default(self, tmp_path: Path) -> None:
+        database = self._database(tmp_path)
+        with database.engine.connect() as conn:
+            pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pages == dbmod.WAL_AUTOCHECKPOINT_PAGES
+        assert pages is not None
+        assert pages > 1000  # SQLite's default: a checkpoint with an fsync in a commit
+
+    def test_the_checkpointer_copies_and_restarts_the_wal(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        database = self._database(tmp_path)
+        wal = tmp_path / "wal.db-wal"
+        for i in range(50):
+            with database.session() as s:
+                s.execute(insert(T), [{"x": i * 1000 + j} for j in range(200)])
+        small = database.checkpoint()
+        assert small is not None
+        assert small[0] > 0
+        assert small[1] == small[0]  # copied into the database file...
+        assert wal.stat().st_size > 0  # ...and a small WAL is left to be reused
+        monkeypatch.setattr(dbmod, "_RESTART_FRAMES", 1)
+        with database.session() as s:
+            s.execute(insert(T), [{"x": -1}])
+        database.checkpoint()
+        assert wal.stat().st_size == 0  # past the threshold: restarted, no reader held it
+        with database.session() as s:
+            assert s.execute(text("SELECT count(*) FROM t")).scalar() == 50 * 200 + 1
+
+    def test_a_reader_is_not_kept_waiting_by_the_checkpointer(self, tmp_path: Path) -> None:
+        database = self._database(tmp_path)
+        with database.session() as s:
+            s.execute(insert(T), [{"x": i} for i in range(5000)])
+        with database.session() as reader:
+            assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 5000
+            started = time.perf_counter()
+            database.checkpoint()  # the reader's snapshot is open: it must not wait for it
+            assert time.perf_counter() - started < 1.0
+            assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 5000
+
+    def test_the_server_runs_one_and_stops_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(dbmod, "_RESTART_FRAMES", 1)
+        database = self._database(tmp_path)
+        with database.session() as s:
+            s.execute(insert(T), [{"x": 1}])
+        checkpointer = dbmod.WalCheckpointer(database, interval=0.05)
+        checkpointer.start()
+        try:
+            deadline = time.monotonic() + 5
+            while (tmp_path / "wal.db-wal").stat().st_size and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            checkpointer.stop()
+        assert (tmp_path / "wal.db-wal").stat().st_size == 0
+
+    def test_a_group_commit_ends_the_requests_read_snapshot_before_it_writes(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An open snapshot during the write keeps SQLite from restarting the WAL: under
+        load that was every write, and every commit then ran a checkpoint with an fsync."""
+        database = self._database(tmp_path)
+        open_during_write: list[bool] = []
+        write = dbmod._GroupCommit._write
+
+        def watching(session: Session, batch: list[dbmod._Entry]) -> None:
+            open_during_write.append(request.in_transaction())
+            write(session, batch)
+
+        monkeypatch.setattr(dbmod._GroupCommit, "_write", staticmethod(watching))
+        with database.session() as request:
+            request.execute(text("SELECT count(*) FROM t")).scalar()
+            defer_write(request, insert(T), {"x": 1})
+        assert open_during_write == [False]
+        with database.session() as s:
+            assert s.execute(text("SELECT count(*) FROM t")).scalar() == 1

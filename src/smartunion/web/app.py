@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import smartunion.models  # noqa: F401  (the composition root loads every model once)
 from smartunion import __version__
 from smartunion.config import Settings, get_settings
-from smartunion.db import is_unique_violation
+from smartunion.db import WalCheckpointer, is_unique_violation
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.passwords import WeakPassword
@@ -206,6 +206,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = (
         state.settings.worker_threads + 2
     )
+    checkpointer = WalCheckpointer(state.db)
+    checkpointer.start()
     sealer = None
     if state.settings.audit_seal_interval > 0 and state.db.audit_key:
         sealer = AuditSealer(
@@ -217,6 +219,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if sealer is not None:
             await anyio.to_thread.run_sync(sealer.stop)
+        await anyio.to_thread.run_sync(checkpointer.stop)
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
