@@ -31,7 +31,7 @@ from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.guard import GuardPolicy
 from smartunion.security.keys import KeyFileError, load_keyring
-from smartunion.security.models import User
+from smartunion.security.models import AuditEvent, User
 from smartunion.security.passwords import WeakPassword
 from smartunion.security.permissions import Role
 from smartunion.validation import ValidationError
@@ -163,10 +163,22 @@ def init() -> None:
             load_keyring(settings.key_file, create=True, cipher=settings.cipher)
         db = _db(settings)
         schema.upgrade(db.engine)
+        ring = _crypto(settings).ring
         with db.session() as s:
-            keycheck.check(s, _crypto(settings).ring, settings.key_file)
+            keycheck.check(s, ring, settings.key_file)
+        checkpoint_file = settings.audit_checkpoint_file
+        started = not checkpoint_file.exists()
+        if started:  # a new installation's file; `verify` reports a missing one later
+            from smartunion.security import checkpoints as cps
+
+            with db.session() as s:
+                cps.append(checkpoint_file, ring.audit_key, s, create=True)
     console.print(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
     console.print(f"key file: {settings.key_file}")
+    console.print(
+        f"audit checkpoints: {checkpoint_file}" + (" (started)" if started else ""),
+        highlight=False,
+    )
 
 
 @app.command()
@@ -396,13 +408,18 @@ def orgs_list(
 @audit_app.command("verify")
 def audit_verify(
     checkpoint: Annotated[
-        bool, typer.Option(help="After a clean run, append a checkpoint to the external file")
+        bool, typer.Option(help="After a clean run, append a checkpoint to the checkpoint file")
     ] = True,
     seal: Annotated[
         bool, typer.Option(help="First link committed events into the chain (as the server does)")
     ] = True,
 ) -> None:
-    """Check every event's seal and link; exit 0 if intact, 2 naming the first bad event."""
+    """Check every event's seal and link and the checkpoints (their age included); exit 0 if
+    intact, 2 naming the first bad event or the checkpoint problem."""
+    from sqlalchemy import func
+
+    from smartunion.security import checkpoints as cps
+
     settings = _settings()
     key = _crypto(settings).ring.audit_key
     path = settings.audit_checkpoint_file
@@ -411,24 +428,50 @@ def audit_verify(
         if seal:
             audit.seal_all(db.session, key)
         with db.session() as s:
-            result = audit.verify(s, key, checkpoints=audit.read_checkpoints(path, key))
+            try:
+                cps.reconcile(path, key, s)  # a restore whose line a crash kept from the file
+                log = cps.read_log(path, key)
+            except cps.CheckpointDamaged as exc:
+                _audit_broken(f"[red]audit checkpoint file damaged:[/red] {exc}")
+            result = audit.verify(s, key, checkpoints=log.checkpoints)
             broken = result.broken
             if broken is not None:
-                err.print(
+                _audit_broken(
                     f"[red]audit trail broken at event {broken.event_id}:[/red] {broken.reason} "
-                    f"({result.sealed} chained events before it are intact)",
-                    highlight=False,
+                    f"({result.sealed} chained events before it are intact)"
                 )
-                raise typer.Exit(code=2)
-            if checkpoint:
-                audit.append_checkpoint(path, key, s)
-    console.print(f"audit trail intact: {result.checked} events verified")
+            gone = cps.missing_restores(s, log)
+            if gone:
+                _audit_broken(f"[red]audit trail broken:[/red] {gone}")
+            began = s.scalar(select(func.min(AuditEvent.occurred_at)))
+            fresh = cps.freshness(
+                log,
+                path,
+                trail_began=began,
+                max_age_hours=settings.audit_checkpoint_max_age_hours,
+            )
+            if fresh.level == "fail":
+                _audit_broken(f"[red]audit checkpoints:[/red] {fresh.message}")
+            if checkpoint and log.entries:
+                cps.append(path, key, s)
+    console.print(f"audit trail intact: {result.checked} events verified", highlight=False)
     if result.unsealed:
         oldest = result.oldest_unsealed.isoformat() if result.oldest_unsealed else "?"
         console.print(
             f"{result.unsealed} of them committed but not yet chained (oldest {oldest}); "
             "each carries its own seal, checked; the server's sealer links them shortly"
         )
+    for line in cps.describe_restores(log):
+        console.print(line, highlight=False)
+    if fresh.level == "warn":
+        err.print(f"[yellow]warning:[/yellow] {fresh.message}", highlight=False)
+    else:
+        console.print(fresh.message, highlight=False)
+
+
+def _audit_broken(message: str) -> None:
+    err.print(message, highlight=False)
+    raise typer.Exit(code=2)
 
 
 @audit_app.command("seal")
@@ -443,15 +486,27 @@ def audit_seal() -> None:
 
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
-    """Record the latest event's id and seal in the external checkpoint file (run it often)."""
+    """Record the chain head in the checkpoint file, starting the file if there is none (the
+    server writes them by itself; run this from cron where no server runs)."""
+    from smartunion.security import checkpoints as cps
+
     settings = _settings()
     key = _crypto(settings).ring.audit_key
+    path = settings.audit_checkpoint_file
+    syslog = cps.syslog_logger(settings.audit_checkpoint_syslog)
     with user_errors():
         db = _db(settings)
         audit.seal_all(db.session, key)
         with db.session() as s:
-            cp = audit.append_checkpoint(settings.audit_checkpoint_file, key, s)
-    console.print(f"checkpoint at event {cp.event_id}" if cp else "no events yet")
+            restored = cps.reconcile(path, key, s, create=True, syslog=syslog)
+            entry = cps.append(path, key, s, create=True, syslog=syslog)
+    if restored is not None:
+        console.print(cps.describe_restores(cps.CheckpointLog([], [], [restored]))[0])
+    if entry is not None:
+        console.print(
+            f"checkpoint at event {entry.event_id} (epoch {entry.epoch}, line {entry.n}) in {path}",
+            highlight=False,
+        )
 
 
 def _bar() -> Progress:

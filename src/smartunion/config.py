@@ -94,6 +94,27 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between the server's audit sealing rounds; 0 = no sealer thread",
     )
+    # Audit checkpoints (security/checkpoints.py): written outside the database.
+    audit_checkpoint_path: Path | None = Field(
+        default=None,
+        description="Checkpoint file; put it on another host (a mount). Default: in data_dir",
+    )
+    audit_checkpoint_syslog: str = Field(
+        default="",
+        description="Also send each checkpoint to syslog: /dev/log, or host:port (UDP); "
+        "empty = off",
+    )
+    audit_checkpoint_every_events: int = Field(
+        default=1000, ge=0, description="The server writes a checkpoint every N new events"
+    )
+    audit_checkpoint_every_minutes: float = Field(
+        default=5.0, ge=0, description="… and every M minutes when there are new events"
+    )
+    audit_checkpoint_max_age_hours: float = Field(
+        default=25.0,
+        ge=0,
+        description="audit verify fails when the latest checkpoint is older; 0 = no limit",
+    )
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
@@ -120,7 +141,7 @@ class Settings(BaseSettings):
     @property
     def audit_checkpoint_file(self) -> Path:
         """Outside the database on purpose: it must survive someone who can edit the DB."""
-        return self.data_dir / "audit-checkpoints.jsonl"
+        return self.audit_checkpoint_path or self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def lake_dir(self) -> Path:

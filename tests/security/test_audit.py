@@ -17,7 +17,7 @@ from smartunion import schema
 from smartunion.cli import app
 from smartunion.config import get_settings
 from smartunion.db import Database, make_engine, run_deferred
-from smartunion.security import audit
+from smartunion.security import audit, checkpoints
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.keys import load_keyring
 from smartunion.security.models import AuditEvent
@@ -256,7 +256,7 @@ import os, pathlib
 import smartunion.models
 from smartunion import schema
 from smartunion.db import Database, make_engine, run_deferred
-from smartunion.security import audit
+from smartunion.security import audit, checkpoints
 db = Database.from_url({url!r}, audit_key=pathlib.Path({str(key_file)!r}).read_bytes())
 for i in range(25):
     with db.session() as s:
@@ -403,7 +403,7 @@ class TestCheckpointFile:
         def full_disk(fd: int) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(audit.os, "fsync", full_disk)
+        monkeypatch.setattr(checkpoints.os, "fsync", full_disk)
         with pytest.raises(OSError, match="No space"):
             audit.append_checkpoint(path, key, session)
         assert path.read_bytes() == before
@@ -413,6 +413,6 @@ class TestCheckpointFile:
         self, checkpointed: tuple[bytes, Path, audit.Checkpoint]
     ) -> None:
         key, path, _ = checkpointed
-        path.write_text(path.read_text().replace('"hash": "', '"hash": "0'), encoding="utf-8")
+        path.write_text(path.read_text().replace('"hash":"', '"hash":"0'), encoding="utf-8")
         with pytest.raises(ValueError, match="damaged or forged"):
             audit.read_checkpoints(path, key)

@@ -1158,6 +1158,8 @@ def restore_backup(
             )
         _lock_tables(conn, archive.plans)
         before = _counts(conn, plans)
+        with Session(bind=conn) as peek:
+            replaced_head = audit.chain_head(peek)
         # `smartunion init` records the key fingerprints: that is not data to protect, and
         # the backup brings the same installation's.
         held_data = {n: c for n, c in before.items() if c and n != "key_fingerprint"}
@@ -1199,6 +1201,7 @@ def restore_backup(
                 f"events verified, break: {state['break']}): nothing was restored"
             )
         with _audit_session(conn, ring, _audit_alg(ring, audit_alg)) as session:
+            restored_head = audit.chain_head(session)
             audit.record(
                 session,
                 None,
@@ -1213,6 +1216,9 @@ def restore_backup(
                     "source_dialect": manifest.dialect,
                     "backup_created_at": manifest.created_at.isoformat(),
                     "replaced_rows": sum(before.values()),
+                    # The checkpoints start a new epoch here (security/checkpoints.py).
+                    "restored_head": {"seq": restored_head[0], "hash": restored_head[1]},
+                    "replaced_head": {"seq": replaced_head[0], "hash": replaced_head[1]},
                 },
             )
             # Into the restore's own transaction (the session does not commit: ``conn`` does).

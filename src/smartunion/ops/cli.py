@@ -89,6 +89,8 @@ def restore(
     """Restore a backup into an empty database (run `smartunion init` first), all or nothing."""
     from smartunion.cli import _db, _settings, console, fail, user_errors
     from smartunion.ops.backup import BackupError, WrongKey, restore_backup
+    from smartunion.security import audit
+    from smartunion.security import checkpoints as cps
     from smartunion.security.keys import load_keyring
 
     settings = _settings()
@@ -103,9 +105,20 @@ def restore(
         except WrongKey as exc:
             raise fail(f"{exc} (key file used: {settings.key_file})") from None
         except BackupError as exc:
-            raise fail(f"{exc}; the database was not changed") from None
-        finally:
             db.engine.dispose()
+            raise fail(f"{exc}; the database was not changed") from None
+        # Committed. The restore is in the trail; its checkpoint line starts a new epoch from
+        # the restored head (if this fails, the next checkpoint writer writes it).
+        audit.seal_all(db.session, ring.audit_key)
+        with db.session() as s:
+            epoch = cps.reconcile(
+                settings.audit_checkpoint_file,
+                ring.audit_key,
+                s,
+                create=True,
+                syslog=cps.syslog_logger(settings.audit_checkpoint_syslog),
+            )
+        db.engine.dispose()
     console.print(
         f"restored {file} (made {manifest.created_at:%Y-%m-%d %H:%M} UTC from "
         f"{manifest.dialect}): {_summary(manifest)}"
@@ -114,6 +127,11 @@ def restore(
         f"verified: every chunk tag, counts and checksums of all {len(manifest.tables)} "
         f"tables, audit chain ({manifest.audit_events} events)"
     )
+    if epoch is not None:
+        console.print(
+            "audit checkpoints: " + cps.describe_restores(cps.CheckpointLog([], [], [epoch]))[0],
+            highlight=False,
+        )
     if manifest.audit_break:
         console.print(
             "[yellow]warning:[/yellow] the audit chain was already broken when backed up, at "

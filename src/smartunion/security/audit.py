@@ -18,9 +18,10 @@ is derived from the key file, which is not in the database: someone who can writ
 database but lacks the key file can neither forge an event nor re-seal a changed one. A
 removed, changed, inserted or reordered sealed event breaks the chain; a changed or forged
 unsealed event fails its own seal; a copied one repeats its ``uid``. A removed *tail* leaves
-no trace in the database, so ``smartunion audit verify`` also checks an external checkpoint
-file. The one thing the chain cannot show is an unsealed event deleted before the sealer
-ran: that window is the seal interval (``docs/security.md``).
+no trace in the database, so ``smartunion audit verify`` also checks the external, chained
+and signed checkpoint file (``security/checkpoints.py``). The one thing the chain cannot
+show is an unsealed event deleted before the sealer ran: that window is the seal interval
+(``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -40,6 +40,8 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from smartunion.db import begin_write, defer_write, utcnow
+from smartunion.security import checkpoints
+from smartunion.security.checkpoints import Checkpoint
 from smartunion.security.models import AuditEvent
 from smartunion.security.principal import Principal
 
@@ -220,12 +222,6 @@ class ChainBreak:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    event_id: int
-    hash: str
-
-
-@dataclass(frozen=True)
 class Verification:
     """What ``verify`` found: sealed events checked, unsealed ones and the first break."""
 
@@ -349,62 +345,16 @@ def verify_chain(
     return result.checked, result.broken
 
 
-def _checkpoint_mac(key: bytes, event_id: int, event_hash: str) -> str:
-    return hmac.new(key, f"checkpoint:{event_id}:{event_hash}".encode(), "sha256").hexdigest()
-
-
-def _checkpoint_lines(path: Path) -> list[str]:
-    """The file's complete lines. A last line without its newline is what a full disk or a
-    crash leaves of an append: it was never written, so it is dropped, not an error."""
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    return lines[:-1]  # the piece after the last newline: "" or a torn line
-
-
 def read_checkpoints(path: Path, key: bytes) -> list[Checkpoint]:
-    """Checkpoints from the external file; a whole line that fails its seal is an error
-    (damaged or forged), not skipped."""
-    out = []
-    for lineno, line in enumerate(_checkpoint_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            cp = Checkpoint(int(data["event_id"]), str(data["hash"]))
-            ok = hmac.compare_digest(str(data["mac"]), _checkpoint_mac(key, cp.event_id, cp.hash))
-        except (ValueError, KeyError, TypeError):
-            ok = False
-        if not ok:
-            raise ValueError(f"{path}:{lineno}: checkpoint line is damaged or forged")
-        out.append(cp)
-    return out
+    """The checkpoints the trail must match (``security/checkpoints.py``); a damaged or forged
+    line raises ``CheckpointDamaged`` (a ``ValueError``)."""
+    return checkpoints.read_checkpoints(path, key)
 
 
 def append_checkpoint(path: Path, key: bytes, session: Session) -> Checkpoint | None:
-    """Add the chain head to the file: a new file written beside it and renamed over it,
-    so the file is the old one or the new one, whole (a full disk changes nothing)."""
-    seq, head = chain_head(session)
-    if seq == 0:
+    """Add the chain head to the checkpoint file (starting it if there is none); ``None``
+    while the chain is empty."""
+    if chain_head(session)[0] == 0:
         return None
-    cp = Checkpoint(seq, head)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = {
-        "event_id": cp.event_id,
-        "hash": cp.hash,
-        "at": utcnow().isoformat(),
-        "mac": _checkpoint_mac(key, cp.event_id, cp.hash),
-    }
-    kept = "".join(f"{old}\n" for old in _checkpoint_lines(path))
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(kept + json.dumps(line) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return cp
+    entry = checkpoints.append(path, key, session, create=True)
+    return Checkpoint(entry.event_id, entry.hash) if entry else None

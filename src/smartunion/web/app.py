@@ -26,6 +26,7 @@ from smartunion import __version__
 from smartunion.config import Settings, get_settings
 from smartunion.db import WalCheckpointer, is_unique_violation
 from smartunion.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from smartunion.security.checkpoints import checkpointer_for
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.passwords import WeakPassword
 from smartunion.security.principal import PermissionDenied
@@ -211,7 +212,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sealer = None
     if state.settings.audit_seal_interval > 0 and state.db.audit_key:
         sealer = AuditSealer(
-            state.db, state.db.audit_key, interval=state.settings.audit_seal_interval
+            state.db,
+            state.db.audit_key,
+            interval=state.settings.audit_seal_interval,
+            checkpointer=checkpointer_for(state.settings, state.db.audit_key),
         )
         sealer.start()
     try:
