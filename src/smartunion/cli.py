@@ -195,7 +195,7 @@ def generate(
     from smartunion.members.models import Member
 
     settings = _settings()
-    with user_errors():
+    with user_errors(), _stopped_by_signals("nothing was generated (all or nothing)"):
         db = _db(settings)
         if if_empty:
             with db.session() as s:
@@ -222,6 +222,39 @@ def generate(
                 db.engine, crypto, members=members, seed=seed, province=province, progress=report
             )
     console.print(result.summary() if hasattr(result, "summary") else result)
+
+
+@contextmanager
+def _stopped_by_signals(outcome: str) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop a long command cleanly: its cleanup runs (helpers shut down,
+    the transaction rolls back), then one line and exit 128 + signal."""
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except _Stopped as exc:
+        raise _stopped(exc.signum, outcome) from None
+    except KeyboardInterrupt:
+        raise _stopped(signal.SIGINT, outcome) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(BaseException):  # not an Exception: no handler on the way swallows it
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped(signum: int, outcome: str) -> typer.Exit:
+    import signal
+
+    err.print(f"stopped by {signal.Signals(signum).name}: {outcome}", highlight=False)
+    return typer.Exit(code=128 + signum)
 
 
 DEMO_PASSWORD = "Demo-Union-2026"  # noqa: S105  # nosec B105 (printed for the demo; documented)

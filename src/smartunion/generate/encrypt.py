@@ -11,7 +11,11 @@ plaintext ID numbers and phones exist only inside the process that encrypts them
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import NamedTuple
 
@@ -66,8 +70,27 @@ def encrypt_chunk(crypto: FieldCrypto, id_bodies: IntArray, phone_numbers: IntAr
 _worker_crypto: FieldCrypto | None = None
 
 
-def _init_worker(ring: KeyRing) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process end when ``parent_pid`` does, even by kill -9 (Linux: the kernel
+    sends SIGKILL on the parent's death). A helper holds the key ring in memory and must not
+    outlive the command that started it; nor must multiprocessing's resource tracker, which
+    ends by itself once every process holding its pipe (this one included) is gone."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+    # Ctrl-C goes to the whole process group: the parent handles it and shuts this down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _init_worker(ring: KeyRing, parent_pid: int) -> None:
     global _worker_crypto
+    die_with_parent(parent_pid)
     _worker_crypto = FieldCrypto(ring)
 
 
@@ -94,7 +117,7 @@ class Encryptor:
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(crypto.ring,),
+                initargs=(crypto.ring, os.getpid()),
             )
             # Executors start their processes on the first submit: do it now, so the
             # helper boots while the plan is drawn (and is forked while this process is
