@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
+import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 import smartunion.models  # noqa: F401  (the composition root loads every model once)
@@ -88,7 +91,41 @@ def user_errors() -> Iterator[None]:
         text = str(exc.orig) if exc.orig else str(exc)
         if "no such table" in text or "does not exist" in text:
             raise fail("the database is not set up: run `smartunion init` first") from None
-        raise fail(f"database error: {text.splitlines()[0]}") from None
+        raise fail(_database_error(text)) from None
+    except sqlite3.Error as exc:  # the generator's and the backup's direct SQLite connections
+        raise fail(_database_error(str(exc))) from None
+    except IntegrityError as exc:
+        text = str(exc.orig) if exc.orig else str(exc)
+        raise fail(f"the database refused the change: {text.splitlines()[0]}") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = exc.filename or "the data folder"
+            raise fail(_NO_SPACE.format(where=where)) from None
+        raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+
+def _database_error(text: str) -> str:
+    if "disk is full" in text or "No space left" in text or _database_disk_full(text):
+        return _NO_SPACE.format(where="the database")
+    return f"database error: {text.splitlines()[0] if text else '?'}"
+
+
+def _database_disk_full(text: str) -> bool:
+    """SQLite reports a full disk while growing its WAL as a plain "disk I/O error"."""
+    if "disk I/O error" not in text:
+        return False
+    try:
+        url = make_url(get_settings().database_url)
+        folder = Path(url.database or ".").resolve().parent
+        return shutil.disk_usage(folder).free < 1 << 20
+    except (OSError, ValueError, ArgumentError, PydanticValidationError):
+        return False
+
+
+_NO_SPACE = (
+    "no space left on the device of {where}: nothing was committed or left half-written; "
+    "free some space and run the command again"
+)
 
 
 def _settings() -> Settings:
@@ -181,9 +218,32 @@ def init() -> None:
     )
 
 
+MAX_MEMBERS = 10_000_000  # the largest province; more would not fit a 24 GB machine
+
+
+def _member_count(value: str) -> int:
+    """A whole number within the bound, with a message that says the bound."""
+    try:
+        number = int(str(value).replace(",", "").replace("_", ""))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a whole number (write 1000000, not 1e6)"
+        ) from None
+    if not 1 <= number <= MAX_MEMBERS:
+        raise typer.BadParameter(f"{number:,} is outside 1 to {MAX_MEMBERS:,}")
+    return number
+
+
 @app.command()
 def generate(
-    members: Annotated[int, typer.Option(min=1, help="How many members")] = 10_000,
+    members: Annotated[
+        int,
+        typer.Option(
+            parser=_member_count,
+            metavar="INTEGER",
+            help=f"How many members, 1 to {MAX_MEMBERS:,} (about 1 GB of memory per million)",
+        ),
+    ] = 10_000,
     seed: Annotated[int, typer.Option(help="Same seed, same province")] = 0,
     province: Annotated[str, typer.Option(help="GB/T 2260 province code")] = "140000",
     if_empty: Annotated[
@@ -372,6 +432,11 @@ def users_create(
         target = s.scalar(select(UnionOrg).where(UnionOrg.code == org.strip().upper()))
         if target is None:
             raise fail(f"no organisation with code {org}")
+        if member_id is not None:
+            from smartunion.members.models import Member
+
+            if s.get(Member, member_id) is None:
+                raise fail(f"no member with id {member_id}")
         user = identity.create_user(
             s,
             None,
