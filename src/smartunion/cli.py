@@ -6,6 +6,7 @@ import errno
 import getpass
 import json
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -28,7 +29,7 @@ import smartunion.models  # noqa: F401  (the composition root loads every model 
 from smartunion.config import Settings, get_settings
 from smartunion.db import Database, make_engine
 from smartunion.errors import Conflict, InvalidInput, NotFound
-from smartunion.orgs.models import UnionOrg
+from smartunion.orgs.models import OrgLevel, UnionOrg
 from smartunion.security import audit, keycheck
 from smartunion.security import service as identity
 from smartunion.security.crypto import FieldCrypto
@@ -89,6 +90,13 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except (OperationalError, ProgrammingError) as exc:
         text = str(exc.orig) if exc.orig else str(exc)
+        missing_db = re.search(r'database "([^"]+)" does not exist', text)
+        if missing_db:
+            raise fail(
+                f"the PostgreSQL database {missing_db.group(1)!r} does not exist: create it "
+                f"(createdb {missing_db.group(1)}, or CREATE DATABASE), then run "
+                "`smartunion init`"
+            ) from None
         if "no such table" in text or "does not exist" in text:
             raise fail("the database is not set up: run `smartunion init` first") from None
         raise fail(_database_error(text)) from None
@@ -150,9 +158,26 @@ def _settings() -> Settings:
     return settings
 
 
-def _db(settings: Settings) -> Database:
-    """The database, after checking that the key file is the one its data needs."""
+def _sqlite_file(settings: Settings) -> Path | None:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database))
+
+
+def _db(settings: Settings, *, create: bool = False) -> Database:
+    """The database, after checking that the key file is the one its data needs. Only
+    ``init`` (``create``) may make a SQLite file: a mistyped path is an error, not a new,
+    empty database."""
+    path = _sqlite_file(settings)
+    if path is not None and not create and not path.exists() and not settings.key_file.exists():
+        raise fail(f"nothing is installed at {settings.data_dir}: run `smartunion init` first")
     ring = _crypto(settings).ring
+    if path is not None and not create and not path.exists():
+        raise fail(
+            f"no database at {path}: run `smartunion init` to create one, or point "
+            "SMARTUNION_DATABASE_URL (or SMARTUNION_DATA_DIR) at the installation"
+        )
     db = Database.from_url(
         settings.database_url,
         audit_key=ring.audit_key,
@@ -183,7 +208,9 @@ def init() -> None:
 
     settings = _settings()
     with user_errors():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        sqlite_file = _sqlite_file(settings)
+        if sqlite_file is not None:  # init makes the SQLite file, and its folder if need be
+            sqlite_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not settings.key_file.exists():
             engine = make_engine(settings.database_url)
             try:
@@ -197,8 +224,9 @@ def init() -> None:
                     "written under a key: restore the key file from its backup (a new key "
                     "cannot read that data; see docs/security.md, 'Keys')"
                 )
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             load_keyring(settings.key_file, create=True, cipher=settings.cipher)
-        db = _db(settings)
+        db = _db(settings, create=True)
         schema.upgrade(db.engine)
         ring = _crypto(settings).ring
         with db.session() as s:
@@ -365,15 +393,27 @@ def demo_accounts() -> None:
                     member_id=member_id,
                 )
             rows.append((name, str(role), org.name))
+        to_enrol = [
+            name
+            for name, enrolled in s.execute(
+                select(User.username, User.totp_enabled).where(
+                    User.username.in_([r[0] for r in rows]),
+                    User.role.in_(sorted(settings.totp_roles)),
+                )
+            )
+            if not enrolled
+        ]
     table = Table(title=f"Demo accounts (password: {DEMO_PASSWORD})")
     for col in ("username", "role", "organisation"):
         table.add_column(col)
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(
-        "admin and city_admin set up a TOTP authenticator at their first log-in (二次认证)."
-    )
+    if to_enrol:  # an admin who has an authenticator already is not told to set one up
+        console.print(
+            f"{' and '.join(sorted(to_enrol))} set up a TOTP authenticator at the first log-in "
+            "(二次认证)."
+        )
 
 
 @app.command()
@@ -393,7 +433,11 @@ def serve(
         if not schema.is_current(db.engine):
             raise fail("the database schema is not current: run `smartunion init`")
         db.engine.dispose()
-    console.print(f"SmartUnion on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    base = f"http://{host}:{port}"
+    console.print(f"SmartUnion on {base}", highlight=False)
+    console.print(f"  staff console:  {base}/console", highlight=False)
+    console.print(f"  member portal:  {base}/m/", highlight=False)
+    console.print(f"  API docs:       {base}/docs", highlight=False)
     uvicorn.run(
         "smartunion.web.app:create_app",
         factory=True,
@@ -472,9 +516,12 @@ def users_list() -> None:
 @orgs_app.command("list")
 def orgs_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts")] = False,
-    level: Annotated[str | None, typer.Option(help="Only this level")] = None,
+    level: Annotated[
+        OrgLevel | None, typer.Option(help="Only this level", case_sensitive=False)
+    ] = None,
 ) -> None:
-    """List union organisations (code, name, level, parent code)."""
+    """List union organisations (code, name, level, parent code). Codes are never cut: in a
+    pipe the list is tab-separated, one organisation a line."""
     from sqlalchemy.orm import aliased
 
     settings = _settings()
@@ -495,11 +542,22 @@ def orgs_list(
     if as_json:
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=2) + "\n")
         return
+    columns = ("code", "name", "level", "region", "parent")
+    cells = [
+        (i["code"], i["name"], i["level"], i["region_code"], i["parent_code"] or "") for i in items
+    ]
+    if not sys.stdout.isatty():
+        sys.stdout.write("".join("\t".join(row) + "\n" for row in [columns, *cells]))
+        return
     table = Table()
-    for col in ("code", "name", "level", "region", "parent"):
-        table.add_column(col)
-    for i in items:
-        table.add_row(i["code"], i["name"], i["level"], i["region_code"], i["parent_code"] or "")
+    widest = max((len(c) for row in cells for c in (row[0], row[4])), default=4)
+    for col in columns:
+        if col in ("code", "parent"):  # what --org needs: whole, whatever the width
+            table.add_column(col, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(col, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -13,11 +14,20 @@ Language = Literal["zh-CN", "en"]
 Cipher = Literal["aes-256-gcm", "sm4-gcm"]
 
 
+def default_data_dir() -> Path:
+    """Absolute, so that a command run from another folder finds the same installation (a
+    relative ``var`` made a new, empty one wherever it was run)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smartunion"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTUNION_", env_file=None, extra="ignore")
 
     data_dir: Path = Field(
-        default=Path("var"), description="Runtime data: SQLite file, lake, keys."
+        default_factory=lambda: default_data_dir(),
+        description="Runtime data: SQLite file, lake, keys. Default: $XDG_DATA_HOME/smartunion "
+        "or ~/.local/share/smartunion (the same from every folder; `make` sets ./var)",
     )
     database_url: str = Field(
         default="",

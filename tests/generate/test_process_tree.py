@@ -67,7 +67,7 @@ def _start(data: Path) -> tuple[subprocess.Popen[str], set[int]]:
         stderr=subprocess.PIPE,
         text=True,
         # As from a terminal: a shell's background job would start with Ctrl-C ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     kids: set[int] = set()
