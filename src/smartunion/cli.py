@@ -687,8 +687,17 @@ def keys_rotate(
 ) -> None:
     """Re-encrypt every personal field to a new key (online, resumable, audited)."""
     from smartunion.security import rotation
+    from smartunion.security.keys import retired_file
 
     settings = _settings()
+    if retire_old:
+        err.print(
+            "[yellow]warning:[/yellow] --retire-old removes old keys from the key file once no "
+            "row needs them. Backups made before this rotation need them: they are kept in "
+            f"{retired_file(settings.key_file)}, which `smartunion restore` reads. Back up that "
+            "file and the new key file together now.",
+            highlight=False,
+        )
     with user_errors():
         db = _db(settings)
         if resume:
@@ -721,6 +730,12 @@ def keys_rotate(
         f"({result.rows_per_second:,.0f}/s)"
         + (f", retired key versions {result.retired}" if result.retired else "")
     )
+    if result.retired:
+        console.print(
+            f"retired keys archived in {retired_file(settings.key_file)}: back it up with the "
+            "key file",
+            highlight=False,
+        )
 
 
 @keys_app.command("status")

@@ -159,3 +159,47 @@ def test_a_damaged_key_file_is_one_line(tmp_path: Path, how: str) -> None:
 def test_resume_with_no_rotation_in_progress_says_so(installed: Path) -> None:
     message = _one_line_error(run(installed, "keys", "rotate", "--resume"))
     assert "no rotation in progress" in message
+
+
+class TestRetiredKeys:
+    """`--retire-old` warns first and keeps the retired keys apart, where restores find them."""
+
+    def test_retiring_warns_and_archives(self, installed: Path) -> None:
+        r = run(installed, "keys", "rotate", "--retire-old")
+        assert r.returncode == 0, r.stderr
+        warning = " ".join(r.stderr.split())
+        assert "warning: --retire-old removes old keys" in warning
+        assert "secret.key.retired" in warning
+        archive = installed / "secret.key.retired"
+        assert os.stat(archive).st_mode & 0o777 == 0o600
+        kept = json.loads(archive.read_text())
+        assert set(kept["data_keys"]) == {"1"}
+        assert set(kept["blind_keys"]) == {"1"}
+        assert "1" not in json.loads((installed / "secret.key").read_text())["data_keys"]
+        assert "retired keys archived in" in " ".join(r.stdout.split())
+
+    def test_a_backup_from_before_the_retirement_restores(
+        self, installed: Path, tmp_path: Path
+    ) -> None:
+        backup = tmp_path / "old.subak"
+        assert run(installed, "backup", "--out", str(backup)).returncode == 0
+        assert run(installed, "keys", "rotate", "--retire-old").returncode == 0
+        r = run(installed, "restore", str(backup), "--force")
+        assert r.returncode == 0, r.stderr
+        said = " ".join(r.stdout.split())
+        assert "retired data key version(s) [1] taken back" in said
+        assert "1" in json.loads((installed / "secret.key").read_text())["data_keys"]
+        # Everything reads again under the restored data (key check, decryption, audit).
+        assert run(installed, "users", "list").returncode == 0
+        assert run(installed, "audit", "verify").returncode == 0
+
+    def test_without_the_archive_the_restore_says_what_is_missing(
+        self, installed: Path, tmp_path: Path
+    ) -> None:
+        backup = tmp_path / "old.subak"
+        assert run(installed, "backup", "--out", str(backup)).returncode == 0
+        assert run(installed, "keys", "rotate", "--retire-old").returncode == 0
+        (installed / "secret.key.retired").unlink()
+        message = _one_line_error(run(installed, "restore", str(backup), "--force"))
+        assert "data key version(s) [1]" in message
+        assert "the database was not changed" in message

@@ -159,7 +159,9 @@ class TargetNotEmpty(BackupError):
 
 
 class MissingDataKeys(BackupError):
-    pass
+    def __init__(self, message: str, *, versions: list[int]) -> None:
+        super().__init__(message)
+        self.versions = versions
 
 
 class VerificationFailed(BackupError):
@@ -992,7 +994,9 @@ def _open_archive(
         raise MissingDataKeys(
             f"the personal data in {path.name} is encrypted with data key version(s) "
             f"{missing}, which this key file no longer holds (retired after the backup): "
-            "restore with the key file of that time"
+            "restore with the key file of that time, or keep the retired-key archive "
+            "(secret.key.retired) beside the key file",
+            versions=missing,
         )
     return archive
 

@@ -88,20 +88,35 @@ def restore(
 ) -> None:
     """Restore a backup into an empty database (run `smartunion init` first), all or nothing."""
     from smartunion.cli import _db, _settings, console, fail, user_errors
-    from smartunion.ops.backup import BackupError, WrongKey, restore_backup
+    from smartunion.ops.backup import BackupError, MissingDataKeys, WrongKey, restore_backup
     from smartunion.security import audit
     from smartunion.security import checkpoints as cps
-    from smartunion.security.keys import load_keyring
+    from smartunion.security.keys import load_keyring, retired_file, save_keyring, with_retired
 
     settings = _settings()
     with user_errors():
         ring = load_keyring(settings.key_file, create=False)
         db = _db(settings)
+        brought_back: list[int] = []
         try:
-            with _progress() as report:
-                manifest = restore_backup(
-                    db.engine, ring, file, force=force, progress=report, audit_alg=db.audit_alg
-                )
+            try:
+                with _progress() as report:
+                    manifest = restore_backup(
+                        db.engine, ring, file, force=force, progress=report, audit_alg=db.audit_alg
+                    )
+            except MissingDataKeys as exc:
+                # Keys retired after the backup: from the archive back into the key file
+                # (before the data that needs them; an extra key never hurts), then again.
+                archive = retired_file(settings.key_file)
+                widened = with_retired(ring, archive, set(exc.versions))
+                if widened is None:
+                    raise
+                save_keyring(widened, settings.key_file)
+                ring, brought_back = widened, exc.versions
+                with _progress() as report:
+                    manifest = restore_backup(
+                        db.engine, ring, file, force=force, progress=report, audit_alg=db.audit_alg
+                    )
         except WrongKey as exc:
             raise fail(f"{exc} (key file used: {settings.key_file})") from None
         except BackupError as exc:
@@ -127,6 +142,13 @@ def restore(
         f"verified: every chunk tag, counts and checksums of all {len(manifest.tables)} "
         f"tables, audit chain ({manifest.audit_events} events)"
     )
+    if brought_back:
+        console.print(
+            f"retired data key version(s) {brought_back} taken back from "
+            f"{retired_file(settings.key_file)} into {settings.key_file}: back the key file "
+            "up again",
+            highlight=False,
+        )
     if epoch is not None:
         console.print(
             "audit checkpoints: " + cps.describe_restores(cps.CheckpointLog([], [], [epoch]))[0],

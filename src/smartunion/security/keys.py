@@ -207,3 +207,73 @@ def load_keyring(path: Path, *, create: bool = False, cipher: Cipher = "aes-256-
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"key file {path} cannot be read: {exc}") from exc
     return KeyRing.from_json(data)
+
+
+# --- retired keys: kept apart, for restoring backups made before a retirement -------------
+
+RETIRED_SUFFIX = ".retired"
+
+
+def retired_file(key_file: Path) -> Path:
+    """``secret.key`` → ``secret.key.retired``, beside it (back both up)."""
+    return key_file.with_name(key_file.name + RETIRED_SUFFIX)
+
+
+def load_retired(path: Path) -> tuple[dict[int, DataKey], dict[int, BlindKey]]:
+    """The archive of retired keys (empty if there is none)."""
+    if not path.exists():
+        return {}, {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return (
+            {
+                int(v): DataKey(int(v), k["cipher"], _unb64(k["key"]))
+                for v, k in data["data_keys"].items()
+            },
+            {
+                int(v): BlindKey(int(v), k["algorithm"], _unb64(k["key"]))
+                for v, k in data["blind_keys"].items()
+            },
+        )
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        raise KeyFileError(f"retired-key archive {path} is damaged or unreadable") from None
+
+
+def archive_retired(path: Path, data_keys: list[DataKey], blind_keys: list[BlindKey]) -> None:
+    """Add keys to the archive (0600, written whole); nothing already in it is dropped."""
+    old_data, old_blind = load_retired(path)
+    old_data.update({k.version: k for k in data_keys})
+    old_blind.update({k.version: k for k in blind_keys})
+    payload = {
+        "format": KEY_FILE_FORMAT,
+        "note": "retired SmartUnion keys: needed to restore backups made before their "
+        "retirement; keep with the key file's backups, never commit",
+        "data_keys": {
+            str(k.version): {"cipher": k.cipher, "key": _b64(k.key)} for k in old_data.values()
+        },
+        "blind_keys": {
+            str(k.version): {"algorithm": k.algorithm, "key": _b64(k.key)}
+            for k in old_blind.values()
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def with_retired(ring: KeyRing, path: Path, data_versions: set[int]) -> KeyRing | None:
+    """``ring`` with the archived keys put back, if the archive holds every data key version
+    in ``data_versions`` (with the blind keys of their time); otherwise ``None``."""
+    data, blind = load_retired(path)
+    if not data_versions <= set(data) | set(ring.data_keys):
+        return None
+    return replace(
+        ring,
+        data_keys={**data, **ring.data_keys},
+        blind_keys={**blind, **ring.blind_keys},
+    )

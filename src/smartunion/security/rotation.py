@@ -24,7 +24,14 @@ from smartunion.db import Database
 from smartunion.security import audit, keycheck
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.fields import REGISTRY, EncryptedField
-from smartunion.security.keys import Cipher, KeyRing, load_keyring, save_keyring
+from smartunion.security.keys import (
+    Cipher,
+    KeyRing,
+    archive_retired,
+    load_keyring,
+    retired_file,
+    save_keyring,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -163,8 +170,8 @@ def versions_in_use(db: Database) -> set[int]:
 
 
 def retire_unused(db: Database, key_file: Path) -> list[int]:
-    """Drop old data and blind keys no row needs. Backups made before stay readable only
-    with the key file of their time: keep a copy of it with them."""
+    """Drop old data and blind keys no row needs from the key file, into the archive of
+    retired keys beside it (``keys.retired_file``), which restores of older backups use."""
     ring: KeyRing = load_keyring(key_file, create=False)
     in_use = versions_in_use(db)
     old_data = {v for v in ring.data_keys if v != ring.current and v not in in_use}
@@ -174,6 +181,15 @@ def retire_unused(db: Database, key_file: Path) -> list[int]:
     old_blind = {v for v in ring.blind_keys if v != ring.blind_current}
     # The database forgets them first: a crash in between leaves keys it does not need,
     # never a key file without keys it still names.
+    if not old_data and not old_blind:
+        return []
+    # Kept apart first, so that backups made before stay restorable (``smartunion restore``
+    # reads the archive): a crash leaves a key in both files, never in neither.
+    archive_retired(
+        retired_file(key_file),
+        [ring.data_keys[v] for v in sorted(old_data)],
+        [ring.blind_keys[v] for v in sorted(old_blind)],
+    )
     with db.session() as s:
         keycheck.forget(s, data=old_data, blind=old_blind)
     save_keyring(ring.without_versions(old_data, old_blind), key_file)
