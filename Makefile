@@ -12,19 +12,31 @@ BENCH_SOAK_SECONDS ?= 600
 BENCH_LOAD_WORKERS ?= 2
 export SMARTUNION_DATA_DIR ?= var
 
-.PHONY: demo install install-dev lint test test-fast browser bench bench-load format clean
+.PHONY: demo install install-dev lock lint test test-fast browser bench bench-load format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs come from the locks (exact versions and hashes: the same everywhere); the lower
+# bounds in pyproject.toml are for people installing the package into an environment of theirs.
+$(VENV)/.installed: requirements/base.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/base.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: requirements/dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed
+
+# Refresh the locks from pyproject.toml to the newest versions that satisfy it (then run
+# `make test` and commit both). One lock for every platform, Python 3.11 and later.
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --upgrade
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/base.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements/dev.lock
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
