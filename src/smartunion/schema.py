@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -22,10 +24,45 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Down to ``revision``; a step whose older schema cannot hold the data refuses
+    (``CommandError``, one line) before changing anything."""
+    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    """One transaction. On SQLite, with foreign keys off meanwhile and checked before the
+    commit: changing a column or a CHECK constraint rebuilds the table (copy, drop, rename),
+    and dropping a table other rows point at fails with them on (the SQLite manual's
+    procedure for ALTER TABLE)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # before BEGIN: the pragma does nothing inside a transaction
+            _raw_sqlite(conn, "PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                run(cfg)
+                if sqlite:
+                    bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if bad:
+                        raise CommandError(
+                            f"migration left {len(bad)} rows pointing at nothing "
+                            f"(first in table {bad[0][0]}): nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                _raw_sqlite(conn, "PRAGMA foreign_keys=ON")
+
+
+def _raw_sqlite(conn: Connection, sql: str) -> None:
+    raw = conn.connection.driver_connection
+    assert raw is not None  # noqa: S101  # nosec B101 (an open connection has its driver connection)
+    raw.execute(sql)
 
 
 def is_current(engine: Engine) -> bool:

@@ -33,22 +33,39 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _url() -> str:
+    """The configured database (``SMARTUNION_DATABASE_URL``, or the data folder's SQLite
+    file), unless the caller (``smartunion init``) passed one."""
+    url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    from smartunion.config import get_settings
+
+    return get_settings().database_url
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("sqlalchemy.url must be set")
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        _run(conn)
-    engine.dispose()
+    # The `alembic` command: the same path as `smartunion init` (SQLite's foreign keys off
+    # around the transaction, checked before it commits).
+    from smartunion import schema
+
+    engine = make_engine(_url())
+    try:
+        schema._migrate(engine, lambda cfg: _run_with(cfg))
+    finally:
+        engine.dispose()
+
+
+def _run_with(cfg: Any) -> None:
+    _run(cfg.attributes["connection"])
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+    context.configure(url=_url(), target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
 else:

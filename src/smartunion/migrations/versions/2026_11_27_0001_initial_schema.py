@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -427,7 +428,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_auth_session_user_id"), ["user_id"], unique=False)
 
 
+def _refuse(checks: list[tuple[str, str]]) -> None:
+    """Before touching anything: stop, in one line (alembic prints ``FAILED: …``), when the
+    older schema cannot hold what the database has."""
+    bind = op.get_bind()
+    for sql, why in checks:
+        count = bind.execute(sa.text(sql)).scalar() or 0
+        if count:
+            raise CommandError(f"downgrade below {revision} refused: {why.format(n=count)}")
+
+
 def downgrade() -> None:
+    _refuse(
+        [
+            (
+                "SELECT (SELECT count(*) FROM union_org) + (SELECT count(*) FROM member)"
+                " + (SELECT count(*) FROM app_user) + (SELECT count(*) FROM audit_event)",
+                "the database holds {n} organisations, members, accounts and audit events "
+                "(removing the schema would delete them; use a new database instead)",
+            )
+        ]
+    )
     with op.batch_alter_table("auth_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_session_user_id"))
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -28,7 +29,25 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
 
 
+def _refuse(checks: list[tuple[str, str]]) -> None:
+    """Before touching anything: stop, in one line (alembic prints ``FAILED: …``), when the
+    older schema cannot hold what the database has."""
+    bind = op.get_bind()
+    for sql, why in checks:
+        count = bind.execute(sa.text(sql)).scalar() or 0
+        if count:
+            raise CommandError(f"downgrade below {revision} refused: {why.format(n=count)}")
+
+
 def downgrade() -> None:
+    _refuse(
+        [
+            (
+                "SELECT count(*) FROM app_user WHERE totp_secret_enc IS NOT NULL",
+                "{n} accounts have a TOTP second factor, which the older schema would drop",
+            )
+        ]
+    )
     with op.batch_alter_table("app_user", schema=None) as batch_op:
         batch_op.drop_column("totp_last_step")
         batch_op.drop_column("totp_enabled")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -128,7 +129,37 @@ def upgrade() -> None:
         batch_op.create_check_constraint("role", sa.column("role").in_(ROLES_NEW))
 
 
+def _refuse(checks: list[tuple[str, str]]) -> None:
+    """Before touching anything: stop, in one line (alembic prints ``FAILED: …``), when the
+    older schema cannot hold what the database has."""
+    bind = op.get_bind()
+    for sql, why in checks:
+        count = bind.execute(sa.text(sql)).scalar() or 0
+        if count:
+            raise CommandError(f"downgrade below {revision} refused: {why.format(n=count)}")
+
+
 def downgrade() -> None:
+    # access_counter is dropped with its rows: hourly read counts, which the guard rebuilds.
+    _refuse(
+        [
+            (
+                "SELECT count(*) FROM app_user WHERE role = 'security_officer'",
+                "{n} accounts have the role security_officer, which the older schema does not "
+                "know: change their role first",
+            ),
+            (
+                "SELECT count(*) FROM app_user WHERE suspended_at IS NOT NULL",
+                "{n} accounts are suspended by the insider guard; the older schema would "
+                "silently reinstate them",
+            ),
+            (
+                "SELECT (SELECT count(*) FROM export_request) + (SELECT count(*) FROM "
+                "security_alert)",
+                "{n} export requests and security alerts would be deleted",
+            ),
+        ]
+    )
     with op.batch_alter_table("app_user", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_app_user_role"), type_="check")
         batch_op.create_check_constraint("role", sa.column("role").in_(ROLES_OLD))

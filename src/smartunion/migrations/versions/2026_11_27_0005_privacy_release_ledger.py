@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -39,7 +40,26 @@ def upgrade() -> None:
         )
 
 
+def _refuse(checks: list[tuple[str, str]]) -> None:
+    """Before touching anything: stop, in one line (alembic prints ``FAILED: …``), when the
+    older schema cannot hold what the database has."""
+    bind = op.get_bind()
+    for sql, why in checks:
+        count = bind.execute(sa.text(sql)).scalar() or 0
+        if count:
+            raise CommandError(f"downgrade below {revision} refused: {why.format(n=count)}")
+
+
 def downgrade() -> None:
+    _refuse(
+        [
+            (
+                "SELECT count(*) FROM privacy_release",
+                "{n} entries of the differential-privacy ledger would be deleted (the budget "
+                "spent would be forgotten)",
+            )
+        ]
+    )
     with op.batch_alter_table("privacy_release", schema=None) as batch_op:
         batch_op.drop_index("ix_privacy_release_org_id_released_at")
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -63,10 +64,33 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("anonymised_at", sa.DateTime(timezone=True), nullable=True))
 
 
+def _refuse(checks: list[tuple[str, str]]) -> None:
+    """Before touching anything: stop, in one line (alembic prints ``FAILED: …``), when the
+    older schema cannot hold what the database has."""
+    bind = op.get_bind()
+    for sql, why in checks:
+        count = bind.execute(sa.text(sql)).scalar() or 0
+        if count:
+            raise CommandError(f"downgrade below {revision} refused: {why.format(n=count)}")
+
+
 def downgrade() -> None:
-    with op.batch_alter_table("member", schema=None) as batch_op:
-        batch_op.drop_column("anonymised_at")
-        batch_op.drop_column("left_at")
+    _refuse(
+        [
+            (
+                "SELECT count(*) FROM subject_request",
+                "{n} PIPL rights requests would be deleted",
+            ),
+            (
+                "SELECT count(*) FROM member WHERE left_at IS NOT NULL OR anonymised_at IS NOT NULL",
+                "{n} members have a leaving or anonymisation date the older schema cannot hold",
+            ),
+        ]
+    )
+    # Not through a batch copy of member on SQLite: rebuilding a table other tables point at
+    # fails their foreign keys (SQLite >= 3.35 drops a column in place).
+    op.drop_column("member", "anonymised_at")
+    op.drop_column("member", "left_at")
 
     with op.batch_alter_table("subject_request", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subject_request_org_id"))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -44,10 +45,31 @@ def upgrade() -> None:
         )
 
 
+def _refuse(checks: list[tuple[str, str]]) -> None:
+    """Before touching anything: stop, in one line (alembic prints ``FAILED: …``), when the
+    older schema cannot hold what the database has."""
+    bind = op.get_bind()
+    for sql, why in checks:
+        count = bind.execute(sa.text(sql)).scalar() or 0
+        if count:
+            raise CommandError(f"downgrade below {revision} refused: {why.format(n=count)}")
+
+
 def downgrade() -> None:
-    # Unsealed events cannot be chained without the key: seal them (``smartunion audit
-    # seal``) before downgrading; any left would break the old, lock-step chain.
-    op.execute("DELETE FROM audit_event WHERE seq IS NULL")
+    _refuse(
+        [
+            (
+                "SELECT count(*) FROM audit_event WHERE seq IS NULL",
+                "{n} audit events are committed but not sealed yet: run `smartunion audit "
+                "seal` first (the older schema chains every event as it is written)",
+            ),
+            (
+                "SELECT count(*) FROM audit_event WHERE seq <> id",
+                "{n} audit events are chained in another order than their ids (they committed "
+                "out of order); the older schema chains by id and would read the chain as broken",
+            ),
+        ]
+    )
     op.drop_index("ix_audit_event_unsealed", table_name="audit_event")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_audit_event_seq"), type_="unique")
