@@ -77,7 +77,8 @@ USER_ERRORS = (
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # soft_wrap: one line whatever the terminal's width (rich would break it at 80 columns).
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 

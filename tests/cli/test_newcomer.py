@@ -116,7 +116,7 @@ def test_serve_prints_the_member_portal_too(installed: Path) -> None:
         while time.monotonic() < deadline and not any("/docs" in x for x in lines):
             lines.append(proc.stdout.readline())
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     text = "".join(lines)
     assert f"member portal:  http://127.0.0.1:{port}/m/" in text
