@@ -71,7 +71,14 @@ class Settings(BaseSettings):
         default=10, ge=2, description="Published statistics suppress groups smaller than this"
     )
     dp_monthly_budget: float = Field(
-        default=2.0, gt=0, description="Differential-privacy ε per organisation per month"
+        default=2.0,
+        gt=0,
+        description="Differential-privacy ε a member's data may be released with per month",
+    )
+    stats_dp_only_roles: str = Field(
+        default="",
+        description="Comma-separated roles that receive differentially private statistics "
+        "only (accounts whose figures leave the union); they must give epsilon",
     )
     export_approval_threshold: int = Field(
         default=1000, ge=0, description="Exports above this many records need a second person"
@@ -143,6 +150,10 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def stats_dp_roles(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.stats_dp_only_roles.split(",") if r.strip())
 
     @property
     def totp_roles(self) -> frozenset[str]:

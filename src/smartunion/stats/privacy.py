@@ -1,22 +1,19 @@
 """Privacy of published statistics (统计发布的隐私保护).
 
 Every aggregate the platform publishes — console statistics now, dashboards and briefs
-later — goes through :func:`protect`:
+later — is released in one of two modes (:data:`Mode`):
 
-1. **Minimum group size k** (default 10). A cell counting fewer than k members is
-   suppressed (``None``). If suppressed cells could be recovered from a published total
-   (one suppressed cell, or several adding up to fewer than k), the next smallest cells are
-   suppressed too (*complementary suppression*), so neither a single small cell nor the sum
-   of the hidden ones falls below k. Zero cells are published as zero: an empty group
-   reveals nobody.
-2. **Differential privacy (optional)**, for counts published outside the union: each cell
-   gets Laplace noise of scale 1/ε before suppression. Cells of one histogram are disjoint
-   (a member is in one cell), so the release costs ε in total (parallel composition). Each
-   release is entered in a ledger and refused when it would exceed the monthly budget.
+1. ``k`` (inside the union): exact counts; every cell, total and derivable group below k
+   is suppressed, consistently over all tables the caller can see
+   (:mod:`smartunion.stats.suppression`).
+2. ``dp`` (for counts published outside the union): each cell gets Laplace noise of scale
+   1/ε, then small noisy cells are suppressed (:func:`suppress`, post-processing). Cells of
+   one histogram are disjoint (a member is in one cell), so the release costs ε in total
+   (parallel composition). Each release is entered in a ledger under the organisation
+   whose members it counts, and refused when any member counted would pass the monthly
+   budget, whoever asks and from whichever level.
 
-Guarantees and limits are documented in docs/security.md: k-suppression protects against
-small-cell disclosure in one table, not against differencing across many overlapping
-releases — that is what the ε budget is for.
+Guarantees and limits are documented in docs/security.md.
 """
 
 from __future__ import annotations
@@ -24,16 +21,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartunion.db import utcnow
+from smartunion.db import starts_with, utcnow
 from smartunion.errors import InvalidInput, KeepsTransaction
+from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit
 from smartunion.security.principal import Principal
 from smartunion.stats.models import PrivacyRelease
+
+Mode = Literal["k", "dp"]
 
 DEFAULT_K = 10
 # Below 0.01 the noise drowns any count; above 5 it protects next to nothing.
@@ -60,6 +61,7 @@ class Release:
     k: int
     epsilon: float | None
     total: int | None  # the published total (noisy under DP); None if it would disclose
+    mode: Mode = "k"
 
     @property
     def suppressed(self) -> int:
@@ -93,16 +95,48 @@ def laplace_counts(
     return {k: int(v) for k, v in zip(keys, np.clip(np.rint(noisy), 0, None), strict=True)}
 
 
-def spent_this_month(session: Session, scope_org_id: int, now: dt.datetime) -> float:
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return float(
-        session.scalar(
-            select(func.coalesce(func.sum(PrivacyRelease.epsilon), 0.0)).where(
-                PrivacyRelease.org_id == scope_org_id, PrivacyRelease.released_at >= start
-            )
+def choose_mode(mode: Mode | None, epsilon: float | None, *, dp_only: bool) -> Mode:
+    """The mode of a request, never exact counts by accident: ε alone means ``dp``, ``dp``
+    needs ε, and a caller whose role is ``dp_only`` must ask for ``dp``."""
+    chosen: Mode = mode or ("dp" if epsilon is not None else "k")
+    if chosen == "dp" and epsilon is None:
+        raise InvalidInput("epsilon", "required in the dp mode")
+    if chosen == "k" and epsilon is not None:
+        raise InvalidInput("epsilon", "only in the dp mode")
+    if chosen == "k" and dp_only:
+        raise InvalidInput(
+            "epsilon", "required: this role receives differentially private counts only"
         )
-        or 0.0
+    return chosen
+
+
+def spent_this_month(session: Session, target: UnionOrg, now: dt.datetime) -> float:
+    """The most ε already spent this month on any one member counted under ``target``.
+
+    A member of organisation Y is counted by every release about Y or any organisation
+    above it. So for a release about ``target``: the releases about ``target`` and its
+    ancestors count for all its members, plus, for the members of each organisation below,
+    the releases about that organisation and those between it and ``target``.
+    """
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ancestors = [int(p) for p in target.path.strip("/").split("/") if p]
+    rows = session.execute(
+        select(UnionOrg.path, func.sum(PrivacyRelease.epsilon))
+        .join(UnionOrg, UnionOrg.id == PrivacyRelease.org_id)
+        .where(PrivacyRelease.released_at >= start)
+        .where(PrivacyRelease.org_id.in_(ancestors) | starts_with(UnionOrg.path, target.path))
+        .group_by(UnionOrg.path)
+    ).all()
+    above = sum(float(eps) for path, eps in rows if target.path.startswith(path))
+    below = {
+        path: float(eps)
+        for path, eps in rows
+        if path != target.path and path.startswith(target.path)
+    }
+    deepest = max(
+        (sum(eps for p, eps in below.items() if path.startswith(p)) for path in below), default=0.0
     )
+    return above + deepest
 
 
 def protect(
@@ -110,40 +144,44 @@ def protect(
     principal: Principal,
     counts: Mapping[str, int],
     *,
+    target: UnionOrg,
     query: str,
     k: int = DEFAULT_K,
-    epsilon: float | None = None,
+    epsilon: float,
     monthly_budget: float = 2.0,
     rng: np.random.Generator | None = None,
 ) -> Release:
-    """The publishable form of ``counts``; with ``epsilon``, noisy and entered in the ledger."""
-    if epsilon is not None:
-        if not MIN_EPSILON <= epsilon <= MAX_EPSILON:
-            raise InvalidInput("epsilon", f"between {MIN_EPSILON} and {MAX_EPSILON}")
-        now = utcnow()
-        spent = spent_this_month(session, principal.org_id, now)
-        if spent + epsilon > monthly_budget + 1e-9:
-            raise BudgetExhausted(
-                f"privacy budget: {spent:.2f} of {monthly_budget:.2f} used this month"
-            )
-        counts = laplace_counts(counts, epsilon, rng or np.random.default_rng())
-        session.add(
-            PrivacyRelease(
-                org_id=principal.org_id,
-                user_id=principal.user_id,
-                query=query[:200],
-                epsilon=epsilon,
-                released_at=now,
-            )
+    """The ``dp`` release of ``counts`` (the table of ``target``): noisy, entered in the
+    ledger under ``target``, small noisy cells suppressed."""
+    if not MIN_EPSILON <= epsilon <= MAX_EPSILON:
+        raise InvalidInput("epsilon", f"between {MIN_EPSILON} and {MAX_EPSILON}")
+    now = utcnow()
+    spent = spent_this_month(session, target, now)
+    if spent + epsilon > monthly_budget + 1e-9:
+        raise BudgetExhausted(
+            f"privacy budget: {spent:.2f} of {monthly_budget:.2f} used this month"
         )
-        audit.record(
-            session,
-            principal,
-            "stats.release_dp",
-            object_type="stats",
-            details={"query": query, "epsilon": epsilon, "spent_before": round(spent, 4)},
+    counts = laplace_counts(counts, epsilon, rng or np.random.default_rng())
+    session.add(
+        PrivacyRelease(
+            org_id=target.id,
+            user_id=principal.user_id,
+            query=query[:200],
+            epsilon=epsilon,
+            released_at=now,
         )
+    )
+    audit.record(
+        session,
+        principal,
+        "stats.release_dp",
+        object_type="org",
+        object_id=target.id,
+        details={"query": query, "epsilon": epsilon, "spent_before": round(spent, 4)},
+    )
     published = suppress(counts, k)
     cells = [Cell(key, n) for key, n in published.items()]
     total = sum(counts.values())
-    return Release(cells=cells, k=k, epsilon=epsilon, total=total if total >= k else None)
+    return Release(
+        cells=cells, k=k, epsilon=epsilon, total=total if total >= k else None, mode="dp"
+    )

@@ -73,6 +73,7 @@ def stats_page(
         principal,
         by=dim,
         org_id=_opt_int(org_id),
+        dp_only=principal.role in settings.stats_dp_roles,
         k=settings.stats_min_group,
         monthly_budget=settings.dp_monthly_budget,
     )

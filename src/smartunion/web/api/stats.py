@@ -12,6 +12,7 @@ from smartunion.db import DbId
 from smartunion.i18n import translator
 from smartunion.members.models import EmploymentForm, Gender
 from smartunion.stats import members as member_stats
+from smartunion.stats import privacy
 from smartunion.web.deps import ApiPrincipal, DbSession, State
 from smartunion.web.unit import OneThreadRoute
 
@@ -29,6 +30,7 @@ class MemberStats(BaseModel):
     org_id: DbId
     org_name: str
     by: member_stats.Dimension
+    mode: privacy.Mode
     k: int
     epsilon: float | None
     total: int | None
@@ -57,9 +59,16 @@ def members(
     state: State,
     by: member_stats.Dimension = "org",
     org_id: DbId | None = None,
+    mode: Annotated[
+        privacy.Mode | None,
+        Query(
+            description="k: exact counts, small groups suppressed (inside the union); "
+            "dp: differentially private (for publication). Default: dp when epsilon is given"
+        ),
+    ] = None,
     epsilon: Annotated[
         float | None,
-        Query(ge=0.01, le=5, description="Add Laplace noise (for publication outside the union)"),
+        Query(ge=0.01, le=5, description="ε of the dp mode (Laplace noise of scale 1/ε)"),
     ] = None,
 ) -> MemberStats:
     settings = state.settings
@@ -69,6 +78,8 @@ def members(
         by=by,
         org_id=org_id,
         epsilon=epsilon,
+        mode=mode,
+        dp_only=principal.role in settings.stats_dp_roles,
         k=settings.stats_min_group,
         monthly_budget=settings.dp_monthly_budget,
     )
@@ -77,6 +88,7 @@ def members(
         org_id=root.id,
         org_name=root.name,
         by=by,
+        mode=release.mode,
         k=release.k,
         epsilon=release.epsilon,
         total=release.total,
