@@ -11,8 +11,9 @@ from smartunion.errors import InvalidInput
 from smartunion.i18n import Translator, translator
 from smartunion.members import repository as repo
 from smartunion.members.models import EmploymentForm, Member, MemberStatus
-from smartunion.members.service import ID_FIELD, PHONE_FIELD
+from smartunion.members.service import ID_FIELD, PHONE_FIELD, search_filter
 from smartunion.orgs.models import UnionOrg
+from smartunion.security import identifiers
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.exports import register_dataset
 from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
@@ -36,7 +37,36 @@ _COLUMNS = [
     ("join_date", "入会日期", "Joined"),
     ("status", "会籍状态", "Status"),
 ]
-_FILTER_KEYS = {"q", "enterprise_id", "employment_form", "status"}
+_FILTER_KEYS = {"q", "lookup", "enterprise_id", "employment_form", "status"}
+_LOOKUP_FIELDS = {"id_number": ID_FIELD, "phone": PHONE_FIELD}
+
+
+def protect_filters(crypto: FieldCrypto, filters: dict[str, Any]) -> dict[str, Any]:
+    """Filters as an export request may store them: an ID number or phone typed as ``q``
+    becomes ``lookup`` (kind, masked form, blind indexes), so neither the request row nor
+    its audit event holds the number. Anything else is left for :func:`_filter` to judge."""
+    q = filters.get("q")
+    term = identifiers.classify(q) if isinstance(q, str) else None
+    if term is None:
+        return filters
+    kind, value = term
+    where = search_filter(crypto, value)
+    bidx = where.id_number_bidx if kind == "id_number" else where.phone_bidx
+    out = {k: v for k, v in filters.items() if k != "q"}
+    out["lookup"] = {"kind": kind, "masked": identifiers.mask_term(value), "bidx": list(bidx)}
+    return out
+
+
+def _lookup(value: Any) -> dict[str, tuple[str, ...]]:
+    if (
+        not isinstance(value, dict)
+        or value.get("kind") not in _LOOKUP_FIELDS
+        or not isinstance(value.get("bidx"), list)
+        or not all(isinstance(b, str) for b in value["bidx"])
+    ):
+        raise InvalidInput("filters", "lookup: {kind: id_number|phone, bidx: [...]}")
+    key = "id_number_bidx" if value["kind"] == "id_number" else "phone_bidx"
+    return {key: tuple(value["bidx"])}
 
 
 def _filter(org: UnionOrg, filters: dict[str, Any]) -> repo.MemberFilter:
@@ -49,8 +79,10 @@ def _filter(org: UnionOrg, filters: dict[str, Any]) -> repo.MemberFilter:
         )
     form = filters.get("employment_form")
     status = filters.get("status")
+    lookup = _lookup(filters["lookup"]) if "lookup" in filters else {}
     try:
         return repo.MemberFilter(
+            **lookup,
             q=filters.get("q"),
             org_path=org.path,
             enterprise_id=filters.get("enterprise_id"),

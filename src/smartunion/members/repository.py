@@ -61,6 +61,10 @@ class MemberFilter:
     """What staff narrow a member list by; shared by the list, its count and exports."""
 
     q: str | None = None
+    # An ID number or phone typed as the search term goes here, as blind indexes (one per
+    # key during a rotation), never into ``q``: see members.service.search_filter.
+    id_number_bidx: tuple[str, ...] = ()
+    phone_bidx: tuple[str, ...] = ()
     org_path: str | None = None
     enterprise_id: int | None = None
     employment_form: EmploymentForm | None = None
@@ -70,6 +74,10 @@ class MemberFilter:
         if self.q:
             # Name prefix (uses the name index) or an exact member number.
             stmt = stmt.where(starts_with(Member.name, self.q) | (Member.member_no == self.q))
+        if self.id_number_bidx:
+            stmt = stmt.where(Member.id_number_bidx.in_(self.id_number_bidx))
+        if self.phone_bidx:
+            stmt = stmt.where(Member.phone_bidx.in_(self.phone_bidx))
         if self.org_path is not None:
             stmt = stmt.where(Member.org_id.in_(subtree_org_ids(self.org_path)))
         if self.enterprise_id is not None:

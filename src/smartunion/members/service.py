@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from smartunion.members.models import (
 )
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
-from smartunion.security import audit, guard, probes
+from smartunion.security import audit, guard, identifiers, probes
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
 from smartunion.security.models import AuditEvent, User
@@ -150,9 +151,28 @@ def _detail(session: Session, crypto: FieldCrypto, m: Member) -> schemas.Member:
     )
 
 
+def search_filter(crypto: FieldCrypto, q: str | None, **narrow: Any) -> repo.MemberFilter:
+    """The filter for a search term: a name prefix or member number as typed, but an ID
+    number or phone number only as its blind indexes (the exact lookup), so the value
+    itself goes nowhere: not into SQL parameters logged by a driver, not into the audit."""
+    term = identifiers.classify(q) if q else None
+    if term is None:
+        return repo.MemberFilter(q=q, **narrow)
+    kind, value = term
+    if kind == "id_number":
+        # An invalid number matches nobody, but it is still not a name to search for.
+        with contextlib.suppress(ValueError):
+            value = check_citizen_id(value).number
+        return repo.MemberFilter(
+            id_number_bidx=tuple(crypto.blind_indexes(value, ID_FIELD)), **narrow
+        )
+    return repo.MemberFilter(phone_bidx=tuple(crypto.blind_indexes(value, PHONE_FIELD)), **narrow)
+
+
 def list_members(
     session: Session,
     principal: Principal,
+    crypto: FieldCrypto,
     *,
     q: str | None = None,
     org_id: int | None = None,
@@ -165,8 +185,9 @@ def list_members(
 ) -> tuple[list[schemas.MemberListItem], int]:
     principal.require(Permission.MEMBER_READ)
     org_path = org_service.get_org(session, principal, org_id).path if org_id else None
-    where = repo.MemberFilter(
-        q=q,
+    where = search_filter(
+        crypto,
+        q,
         org_path=org_path,
         enterprise_id=enterprise_id,
         employment_form=employment_form,
@@ -176,7 +197,8 @@ def list_members(
     filters: dict[str, Any] = {
         k: v
         for k, v in {
-            "q": q,
+            # Never the term itself: it may be a name, an ID number or a phone.
+            "q": identifiers.audit_term(session, q) if q else None,
             "org_id": org_id,
             "enterprise_id": enterprise_id,
             "employment_form": employment_form,
@@ -187,7 +209,8 @@ def list_members(
     serve(
         session,
         principal,
-        "list",
+        # A search by ID number or phone is a lookup: a hit weighs like a detail.
+        "detail" if where.id_number_bidx or where.phone_bidx else "list",
         rows,
         "member.list",
         details={"ids": [m.id for m in rows], "total": total, "page": page, "filters": filters},
@@ -288,7 +311,7 @@ def reveal(
         "member.reveal",
         object_type="member",
         object_id=member.id,
-        details={"fields": sorted(values), "reason": request.reason},
+        details={"fields": sorted(values), "reason": identifiers.redact_text(request.reason)},
         client_ip=client_ip,
     )
     return schemas.Revealed(id=member.id, fields=values)

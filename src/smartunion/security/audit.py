@@ -40,7 +40,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from smartunion.db import begin_write, defer_write, utcnow
-from smartunion.security import checkpoints
+from smartunion.security import checkpoints, identifiers
 from smartunion.security.checkpoints import Checkpoint
 from smartunion.security.models import AuditEvent
 from smartunion.security.principal import Principal
@@ -136,7 +136,12 @@ def record(
         "uid": secrets.token_hex(16),
         "occurred_at": utcnow(),
         "actor_user_id": principal.user_id if principal else None,
-        "actor_username": principal.username if principal else (username or ""),
+        # A member account by number only: its row, scrubbed on deletion, holds the name.
+        "actor_username": identifiers.audit_username(
+            principal.user_id, principal.username, principal.role
+        )
+        if principal
+        else (username or ""),
         "actor_role": str(principal.role) if principal else "",
         "actor_org_id": principal.org_id if principal else org_id,
         "action": action,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from smartunion.db import defer_write, utcnow
 from smartunion.errors import Conflict, KeepsTransaction
 from smartunion.orgs.models import UnionOrg
-from smartunion.security import audit, totp
+from smartunion.security import audit, identifiers, totp
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import TOTP_SECRET, AuthSession, User
 from smartunion.security.passwords import burn_verification, hash_password, verify_password
@@ -104,7 +104,11 @@ def create_user(
         "user.create",
         object_type="user",
         object_id=user.id,
-        details={"username": username, "role": str(role), "org_id": org.id},
+        details={
+            "username": identifiers.audit_username(user.id, username, role),
+            "role": str(role),
+            "org_id": org.id,
+        },
     )
     return user
 
@@ -131,7 +135,10 @@ def authenticate(
             outcome="failed",
             object_type="user",
             object_id=user.id if user else "",
-            username=username[:64],
+            # A name that matches no account may be a password typed in the wrong field.
+            username=identifiers.audit_username(user.id, user.username, user.role)
+            if user
+            else identifiers.redact_identifier(session, username),
             org_id=user.org_id if user else None,
             details={"reason": reason},
             client_ip=client_ip,
@@ -157,7 +164,7 @@ def authenticate(
                 outcome="otp_needed",
                 object_type="user",
                 object_id=user.id,
-                username=user.username,
+                username=identifiers.audit_username(user.id, user.username, user.role),
                 org_id=user.org_id,
                 client_ip=client_ip,
             )
@@ -184,7 +191,7 @@ def authenticate(
             outcome="enrol_needed",
             object_type="user",
             object_id=user.id,
-            username=user.username,
+            username=identifiers.audit_username(user.id, user.username, user.role),
             org_id=user.org_id,
             client_ip=client_ip,
         )
@@ -238,7 +245,7 @@ def confirm_totp_enrolment(
             outcome="failed",
             object_type="user",
             object_id=user.id,
-            username=user.username,
+            username=identifiers.audit_username(user.id, user.username, user.role),
             org_id=user.org_id,
             client_ip=client_ip,
         )

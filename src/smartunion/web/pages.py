@@ -1007,6 +1007,7 @@ def _members_page(
     items, total = members.list_members(
         session,
         principal,
+        page.state.crypto,
         q=filters.q or None,
         org_id=filters.org_id,
         enterprise_id=filters.enterprise_id,

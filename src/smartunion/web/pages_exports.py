@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 import smartunion.datasets  # noqa: F401  (registers the member dataset with the export guard)
 from smartunion.errors import InvalidInput, NotFound
+from smartunion.members import export as member_export
 from smartunion.members import repository as member_repo
 from smartunion.members.models import EmploymentForm, MemberStatus
 from smartunion.security import exports, users
@@ -62,6 +63,9 @@ def _filter_labels(page: Page, filters: dict[str, Any]) -> list[tuple[str, str]]
     out: list[tuple[str, str]] = []
     if filters.get("q"):
         out.append((t("members.search"), str(filters["q"])))
+    lookup = filters.get("lookup")
+    if isinstance(lookup, dict) and lookup.get("masked"):
+        out.append((t("members.search"), str(lookup["masked"])))
     form = _opt_enum(EmploymentForm, filters.get("employment_form"))
     if form is not None:
         out.append((t("field.employment_form"), t.enum(form)))
@@ -154,6 +158,7 @@ def export_list(
 def export_create(
     page: ConsolePage,
     session: DbSession,
+    crypto: Crypto,
     ip: ClientIp,
     org_id: Annotated[str, Form(max_length=12)] = "",
     q: Annotated[str, Form(max_length=60)] = "",
@@ -189,7 +194,9 @@ def export_create(
             exports.ExportPolicy.from_settings(page.state.settings),
             dataset="members",
             org_id=filters.org_id or principal.org_id,
-            filters={k: v for k, v in export_filters.items() if v is not None},
+            filters=member_export.protect_filters(
+                crypto, {k: v for k, v in export_filters.items() if v is not None}
+            ),
             file_format="csv" if file_format == "csv" else "xlsx",
             unmasked=unmasked == "1",
             reason=reason,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import smartunion.datasets  # noqa: F401  (registers the datasets)
 from smartunion.db import DbId
+from smartunion.members import export as member_export
 from smartunion.security import exports
 from smartunion.web.deps import ApiPrincipal, Crypto, DbSession, State
 from smartunion.web.unit import OneThreadRoute
@@ -56,7 +57,7 @@ class Decision(BaseModel):
 
 @router.post("", response_model=Export, status_code=201)
 def create_export(
-    data: ExportCreate, principal: ApiPrincipal, session: DbSession, state: State
+    data: ExportCreate, principal: ApiPrincipal, session: DbSession, state: State, crypto: Crypto
 ) -> Export:
     request = exports.request_export(
         session,
@@ -64,7 +65,7 @@ def create_export(
         exports.ExportPolicy.from_settings(state.settings),
         dataset=data.dataset,
         org_id=data.org_id,
-        filters=data.filters,
+        filters=member_export.protect_filters(crypto, data.filters),
         file_format=data.format,
         unmasked=data.unmasked,
         reason=data.reason,

@@ -22,9 +22,15 @@ router = APIRouter(tags=["members"], route_class=OneThreadRoute)
 def list_members(
     principal: ApiPrincipal,
     session: DbSession,
+    crypto: Crypto,
     ip: ClientIp,
     q: Annotated[
-        str | None, Query(max_length=60, description="Name prefix or exact member number")
+        str | None,
+        Query(
+            max_length=60,
+            description="Name prefix or exact member number; an ID number or mobile number "
+            "is matched exactly through the blind index",
+        ),
     ] = None,
     org_id: Annotated[DbId | None, Query(description="Only under this organisation")] = None,
     enterprise_id: DbId | None = None,
@@ -36,6 +42,7 @@ def list_members(
     items, total = members.list_members(
         session,
         principal,
+        crypto,
         q=q,
         org_id=org_id,
         enterprise_id=enterprise_id,
