@@ -15,14 +15,16 @@ from smartunion.members import repository as member_repo
 from smartunion.members.models import ConsentRecord, Member, MemberStatus
 from smartunion.members.service import ID_FIELD, PHONE_FIELD
 from smartunion.orgs.models import Enterprise, UnionOrg
+from smartunion.privacy.generalise import generalise
 from smartunion.privacy.models import NOTE, SubjectRequest
 from smartunion.privacy.register import PURPOSES, REGISTER
-from smartunion.security import audit, guard
+from smartunion.security import audit, guard, identifiers
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import AuditEvent, User
 from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
 from smartunion.security.scopes import scoped_org_ids
+from smartunion.security.service import revoke_all_sessions
 
 ANONYMOUS_NAME = "已匿名"
 
@@ -247,7 +249,8 @@ def resolve_request(
     request.status = "done" if accept else "refused"
     request.handled_by = principal.user_id
     request.handled_at = utcnow()
-    request.response = response[:300]
+    # The reply goes back to the member and stays in the database: numbers in it masked.
+    request.response = identifiers.redact_text(response)[:300]
     if accept and request.kind == "deletion":
         member = session.get(Member, request.member_id)
         if member is not None:
@@ -271,10 +274,20 @@ def anonymise(
     *,
     reason: str,
 ) -> None:
-    """Erase what identifies the member; keep what aggregates need (org, employer,
-    gender, birth year and month, education, occupation, form, join date, status)."""
+    """Erase what identifies the member, everywhere; keep what aggregates need, generalised
+    until at least k records share it (``privacy.generalise``).
+
+    Gone: name, member number, ID number, phone (and their blind indexes), department,
+    occupation and ethnicity (free text), the notes and replies of their requests, the
+    username, display name, password, second factor and sessions of their account. The
+    audit trail names member accounts only as ``member#<id>`` (``identifiers.audit_username``),
+    so with the account row scrubbed the trail no longer leads to the person, and no sealed
+    event has to change. Kept, generalised: organisation, employer, gender, birth date, join
+    date, employment form; kept as they are: education, skill level, status.
+    """
     if member.anonymised_at is not None:
         return
+    kept = generalise(session, member)
     member.name = ANONYMOUS_NAME
     member.member_no = f"ANON{member.id:010d}"
     member.id_number_enc = crypto.encrypt("", ID_FIELD)
@@ -282,8 +295,9 @@ def anonymise(
     member.id_number_bidx = "anon-" + secrets.token_hex(13)
     member.phone_enc = None
     member.phone_bidx = None
-    member.birth_date = member.birth_date.replace(day=15)
     member.department_id = None
+    member.occupation = ""
+    member.ethnicity = ""
     member.anonymised_at = utcnow()
     member_repo.forget_counts()
     if member.status is MemberStatus.ACTIVE:
@@ -295,9 +309,20 @@ def anonymise(
         )
     ):
         consent.withdrawn_at = utcnow()
+    for request in session.scalars(
+        select(SubjectRequest).where(SubjectRequest.member_id == member.id)
+    ):
+        request.note_enc = None
+        request.response = ""
     for user in session.scalars(select(User).where(User.member_id == member.id)):
         user.is_active = False
         user.username = f"anon-{user.id}"
+        user.display_name = ""
+        # No password verifies against this (not an argon2 hash), no second factor left.
+        user.password_hash = "!anonymised"  # noqa: S105  # nosec B105 (not a password)
+        user.totp_secret_enc = None
+        user.totp_enabled = False
+        revoke_all_sessions(session, user.id)
     audit.record(
         session,
         actor,
@@ -305,7 +330,18 @@ def anonymise(
         object_type="member",
         object_id=member.id,
         username=None if actor else "retention",
-        details={"reason": reason},
+        details={
+            "reason": reason,
+            "generalised": {
+                "step": kept.step,
+                "org_id": kept.org_id,
+                "employer": kept.enterprise_id is not None,
+                "birth": [d.isoformat() for d in kept.birth_range],
+                "join": [d.isoformat() for d in kept.join_range],
+            },
+            "class_size": kept.class_size,
+            "k_reached": kept.reached_k,
+        },
     )
 
 

@@ -28,7 +28,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from smartunion.security.masking import mask_id_number, mask_name, mask_phone
+from smartunion.security.masking import mask_id_number, mask_phone
 from smartunion.security.permissions import Role
 
 Kind = Literal["id_number", "phone"]
@@ -70,14 +70,13 @@ def digest(session: Session, value: str) -> str:
 
 
 def mask_term(text: str) -> str:
-    """张三丰 → 张*丰; T000000936 → T********6; an ID number or phone by its own mask."""
+    """An ID number or phone by its own mask (138****5678); anything else — a name, most
+    often — by its length only (张三丰 → ***): even a surname is too much to keep once the
+    person has asked to be deleted, and a search term is tied to no record to delete."""
     kind = classify(text)
     if kind is not None:
         return mask_id_number(kind[1]) if kind[0] == "id_number" else mask_phone(kind[1])
-    text = text.strip()
-    if len(text) <= 3:
-        return mask_name(text)
-    return text[0] + "*" * (len(text) - 2) + text[-1]
+    return "*" * len(text.strip())
 
 
 def audit_term(session: Session, text: str) -> dict[str, str]:

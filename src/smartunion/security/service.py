@@ -205,7 +205,7 @@ def authenticate(
         "auth.login",
         object_type="user",
         object_id=user.id,
-        username=user.username,
+        username=identifiers.audit_username(user.id, user.username, user.role),
         org_id=user.org_id,
         client_ip=client_ip,
     )
@@ -257,7 +257,7 @@ def confirm_totp_enrolment(
         "auth.totp_enrol",
         object_type="user",
         object_id=user.id,
-        username=user.username,
+        username=identifiers.audit_username(user.id, user.username, user.role),
         org_id=user.org_id,
         client_ip=client_ip,
     )
