@@ -23,6 +23,7 @@ from smartunion.members import repository as member_repo
 from smartunion.security import guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.keys import KeyRing
+from smartunion.stats import members as member_stats
 from smartunion.web.app import create_app
 from smartunion.web.state import AppState
 from tests.factories import World, build_world
@@ -112,6 +113,7 @@ def db(engine: Engine, crypto: FieldCrypto) -> Iterator[Database]:
     # Each test writes its own history and members into a fresh transaction.
     guard.clear_baselines()
     member_repo.forget_counts()
+    member_stats.forget_decisions()
     connection = engine.connect()
     outer = connection.begin()
     database = Database(engine, audit_key=crypto.ring.audit_key)

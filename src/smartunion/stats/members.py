@@ -4,6 +4,7 @@ scoped to the caller's organisations and published only through ``stats.privacy`
 from __future__ import annotations
 
 import datetime as dt
+import time
 from enum import Enum
 from typing import Any, Literal
 
@@ -20,7 +21,13 @@ from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
 from smartunion.security.scopes import subtree_org_ids
 from smartunion.stats import privacy
-from smartunion.stats.suppression import OrgTree, subtree_totals, suppress_dimension, suppress_orgs
+from smartunion.stats.suppression import (
+    OrgSuppression,
+    OrgTree,
+    subtree_totals,
+    suppress_dimension,
+    suppress_orgs,
+)
 
 Dimension = Literal["org", "industry", "employment_form", "age_band", "gender"]
 AGE_BANDS = [(16, 25), (26, 35), (36, 45), (46, 55), (56, 200)]
@@ -122,6 +129,39 @@ def _org_cells(tree: OrgTree, target: int) -> dict[str, int]:
     return counts
 
 
+# The suppression decision of a scope is kept for a short while per process: drilling
+# down or switching dimension then costs no new scan of the whole scope, and every table
+# asked for within the window comes from the same decision (and the same data).
+DECISION_TTL_SECONDS = 30.0
+_Decision = tuple[OrgTree, OrgSuppression, dict[int, dict[str, int | None]]]
+_decisions: dict[tuple[int, str, int, dt.date], tuple[float, _Decision]] = {}
+
+
+def forget_decisions() -> None:
+    """Forget cached suppression decisions (tests; the TTL does it otherwise)."""
+    _decisions.clear()
+
+
+def _decision(
+    session: Session, scope_root: UnionOrg, by: Dimension, k: int, today: dt.date
+) -> _Decision:
+    key = (scope_root.id, by, k, today)
+    now = time.monotonic()
+    hit = _decisions.get(key)
+    if hit is not None and now - hit[0] < DECISION_TTL_SECONDS:
+        return hit[1]
+    tree = _scope_tree(session, scope_root)
+    orgs = suppress_orgs(tree, k)
+    tables: dict[int, dict[str, int | None]] = {}
+    if by != "org":
+        per_org = _category_counts(session, scope_root.path, by, today)
+        tables = suppress_dimension(tree, orgs, per_org, categories(by), k)
+    if len(_decisions) > 1_000:
+        _decisions.clear()
+    _decisions[key] = (now, (tree, orgs, tables))
+    return tree, orgs, tables
+
+
 def _exact_release(
     session: Session,
     scope_root: UnionOrg,
@@ -132,8 +172,7 @@ def _exact_release(
 ) -> privacy.Release:
     """Counts with suppression decided over the caller's whole scope (see stats.suppression),
     so that no table, drill-down or other dimension of it can be subtracted from another."""
-    tree = _scope_tree(session, scope_root)
-    orgs = suppress_orgs(tree, k)
+    tree, orgs, tables = _decision(session, scope_root, by, k, today)
     published = orgs.published(target.id)
     total = orgs.totals.get(target.id, 0) if published else None
     if by == "org":
@@ -153,13 +192,8 @@ def _exact_release(
         ]
         return privacy.Release(cells=cells, k=k, epsilon=None, total=total, mode="k")
     cats = categories(by)
-    if not published:
-        cells = [privacy.Cell(v, None) for v in cats]
-    else:
-        table = suppress_dimension(
-            tree, orgs, _category_counts(session, scope_root.path, by, today), cats, k
-        )[target.id]
-        cells = [privacy.Cell(v, table[v]) for v in cats]
+    table = tables.get(target.id) if published else None
+    cells = [privacy.Cell(v, table[v] if table else None) for v in cats]
     return privacy.Release(cells=cells, k=k, epsilon=None, total=total, mode="k")
 
 
