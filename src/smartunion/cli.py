@@ -384,14 +384,17 @@ def demo_accounts() -> None:
                 accounts.append(("member", Role.MEMBER, org, member.id))
         for name, role, org, member_id in accounts:
             if s.scalar(select(User.id).where(User.username == name)) is None:
+                if member_id is not None:
+                    identity.create_member_account(
+                        s,
+                        member_id=member_id,
+                        username=name,
+                        password=DEMO_PASSWORD,
+                        channel=identity.AccountChannel.OPERATOR_CLI,
+                    )
+                    continue
                 identity.create_user(
-                    s,
-                    None,
-                    username=name,
-                    password=DEMO_PASSWORD,
-                    role=role,
-                    org=org,
-                    member_id=member_id,
+                    s, None, username=name, password=DEMO_PASSWORD, role=role, org=org
                 )
             rows.append((name, str(role), org.name))
         to_enrol = [
@@ -466,52 +469,139 @@ def _password() -> str:
 def users_create(
     username: Annotated[str, typer.Option(help="Login name")],
     role: Annotated[Role, typer.Option(help="Role", case_sensitive=False)],
-    org: Annotated[str, typer.Option("--org", help="Organisation code (统一社会信用代码)")],
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            help="Organisation code (统一社会信用代码); for a member, their own union (optional)",
+        ),
+    ] = None,
     member_id: Annotated[int | None, typer.Option(help="For role member: the member id")] = None,
     display_name: Annotated[str, typer.Option(help="Name shown in the console")] = "",
 ) -> None:
-    """Create an account. Password from the prompt or $SMARTUNION_PASSWORD."""
+    """Create an account. Password from the prompt or $SMARTUNION_PASSWORD.
+
+    Only here (on the server) can an account that acts as a member be opened: it belongs
+    to the member's own union, is audited and leaves the member a notice."""
     settings = _settings()
+    if (role is Role.MEMBER) != (member_id is not None):
+        raise fail("--member-id goes with --role member, and role member needs it")
+    if role is not Role.MEMBER and org is None:
+        raise fail("--org is required")
     password = _password()
     with user_errors(), _db(settings).session() as s:
-        target = s.scalar(select(UnionOrg).where(UnionOrg.code == org.strip().upper()))
-        if target is None:
-            raise fail(f"no organisation with code {org}")
         if member_id is not None:
-            from smartunion.members.models import Member
-
-            if s.get(Member, member_id) is None:
-                raise fail(f"no member with id {member_id}")
-        user = identity.create_user(
-            s,
-            None,
-            username=username,
-            password=password,
-            role=role,
-            org=target,
-            display_name=display_name,
-            member_id=member_id,
-        )
-        console.print(f"created user {user.username} ({role}) at {target.name}")
+            user = identity.create_member_account(
+                s,
+                member_id=member_id,
+                username=username,
+                password=password,
+                channel=identity.AccountChannel.OPERATOR_CLI,
+                display_name=display_name,
+            )
+            target = s.get(UnionOrg, user.org_id)
+            if org and target is not None and target.code != org.strip().upper():
+                raise fail(f"member {member_id} belongs to {target.code}, not {org}")
+        else:
+            target = s.scalar(select(UnionOrg).where(UnionOrg.code == (org or "").strip().upper()))
+            if target is None:
+                raise fail(f"no organisation with code {org}")
+            user = identity.create_user(
+                s,
+                None,
+                username=username,
+                password=password,
+                role=role,
+                org=target,
+                display_name=display_name,
+            )
+        console.print(f"created user {user.username} ({role}) at {target.name if target else ''}")
 
 
 @users_app.command("list")
 def users_list() -> None:
-    """List accounts with role and organisation."""
+    """List accounts with role, organisation and state (active, suspended, inactive)."""
     settings = _settings()
     with user_errors(), _db(settings).session() as s:
         rows = s.execute(
-            select(User.username, User.role, UnionOrg.code, UnionOrg.name, User.is_active)
+            select(
+                User.username,
+                User.role,
+                UnionOrg.code,
+                UnionOrg.name,
+                User.is_active,
+                User.suspended_at,
+            )
             .join(UnionOrg, UnionOrg.id == User.org_id)
             .order_by(User.username)
         ).all()
         audit.record(s, None, "user.list", username="cli", details={"count": len(rows)})
     table = Table()
-    for col in ("username", "role", "org code", "organisation", "active"):
-        table.add_column(col)
+    for col in ("username", "role", "org code", "organisation", "state"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r[0], str(r[1]), r[2], r[3], "yes" if r[4] else "no")
+        state = identity.account_state(is_active=r[4], suspended_at=r[5])
+        table.add_row(r[0], str(r[1]), r[2], r[3], str(state))
     console.print(table)
+
+
+def _set_password(username: str, password: str, *, activate: bool) -> None:
+    settings = _settings()
+    with user_errors(), _db(settings).session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise fail(f"no account {username!r}")
+        identity.set_password(s, None, user, password)
+        if activate and not user.is_active:
+            user.is_active = True
+            audit.record(
+                s,
+                None,
+                "user.activate",
+                object_type="user",
+                object_id=user.id,
+                username="cli",
+                org_id=user.org_id,
+            )
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Option(help="Login name")],
+    activate: Annotated[
+        bool, typer.Option(help="Also reactivate a deactivated account (e.g. a member's)")
+    ] = False,
+) -> None:
+    """Set an account's password (prompt or $SMARTUNION_PASSWORD); every session and token
+    of the account ends, the lock-out is lifted. Audited."""
+    password = _password()
+    _set_password(username, password, activate=activate)
+    console.print(f"password of {username} set; its sessions and tokens are revoked")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: Annotated[str, typer.Option(help="Login name")],
+    activate: Annotated[
+        bool, typer.Option(help="Also reactivate a deactivated account (e.g. a member's)")
+    ] = False,
+) -> None:
+    """Give an account a new random password, printed once, for its owner to change
+    (``POST /api/v1/auth/password``); every session and token of the account ends."""
+    import secrets
+
+    # Four groups of four from an alphabet without look-alikes, joined by dashes: meets
+    # the policy (length, three classes, zxcvbn) and is readable over the phone.
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    while True:
+        groups = ["".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)]
+        password = "-".join(groups)
+        kinds = (str.islower, str.isupper, str.isdigit)
+        if all(any(k(c) for c in password) for k in kinds):
+            break
+    _set_password(username, password, activate=activate)
+    console.print(f"new password of {username}: {password}", highlight=False)
+    console.print("give it to its owner in person; their sessions and tokens are revoked")
 
 
 @orgs_app.command("list")

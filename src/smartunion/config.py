@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = 8 * 3600
     session_idle_seconds: int = 30 * 60
     api_token_seconds: int = 3600
+    api_token_idle_seconds: int = Field(
+        default=30 * 60, ge=60, description="A bearer token unused this long is dead"
+    )
     cookie_secure: bool = False
     totp_required_roles: str = Field(
         default="system_admin,org_admin",

@@ -2,6 +2,7 @@
 
 from smartunion.db import Base
 from smartunion.members.models import ConsentRecord, Member
+from smartunion.notifications.models import Notification
 from smartunion.orgs.models import Department, Enterprise, UnionOrg
 from smartunion.privacy.models import SubjectRequest
 from smartunion.security.models import (
@@ -26,6 +27,7 @@ __all__ = [
     "ExportRequest",
     "KeyFingerprint",
     "Member",
+    "Notification",
     "PrivacyRelease",
     "SecurityAlert",
     "SubjectRequest",

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -41,8 +42,41 @@ class EnrolmentRequired(KeepsTransaction):
         self.user = user
 
 
+class AccountSuspended(KeepsTransaction):
+    """The credentials were right, but the insider guard (or an officer) suspended the
+    account; the answer names whom to contact. Raised only after the password (and code)
+    were right, so it confirms nothing to someone who does not hold them."""
+
+    def __init__(self, contact: SecurityContact) -> None:
+        super().__init__("account suspended")
+        self.contact = contact
+
+    def message(self) -> str:
+        who = ", ".join(self.contact.officers)
+        where = self.contact.org_name
+        return f"account suspended: contact the security officer of {where}" + (
+            f" ({who})" if who else ""
+        )
+
+
 class UserError(ValueError):
     pass
+
+
+class AccountState(StrEnum):
+    """What an account can do now, in one word (lists show this, not ``is_active``)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # by the insider guard or an officer; an officer lifts it
+    INACTIVE = "inactive"  # deactivated by an administrator
+
+
+def account_state(*, is_active: bool, suspended_at: dt.datetime | None) -> AccountState:
+    if not is_active:
+        return AccountState.INACTIVE
+    if suspended_at is not None:
+        return AccountState.SUSPENDED
+    return AccountState.ACTIVE
 
 
 def lockout_after(failures: int) -> dt.timedelta | None:
@@ -74,15 +108,101 @@ def create_user(
     display_name: str = "",
     member_id: int | None = None,
 ) -> User:
+    """A staff account. Accounts that act as a member: :func:`create_member_account`."""
     if actor is not None and not actor.covers_path(org.path):
         raise UserError("organisation outside your scope")
-    if (role is Role.MEMBER) != (member_id is not None):
-        raise UserError("member accounts, and only they, are linked to a member record")
-    if (
-        member_id is not None
-        and session.scalar(select(User.id).where(User.member_id == member_id)) is not None
-    ):
-        raise Conflict("this member already has an account")
+    if role is Role.MEMBER or member_id is not None:
+        raise UserError(
+            "member accounts are opened only on the server: "
+            "`smartunion users create --role member --member-id N`"
+        )
+    return _new_user(
+        session,
+        actor,
+        username=username,
+        password=password,
+        role=role,
+        org=org,
+        display_name=display_name,
+        member_id=None,
+        details={},
+    )
+
+
+class AccountChannel(StrEnum):
+    """How an account that acts as a member came to be. Never a staff member's doing: they
+    would know its password and could read the member's plaintext and act in their name.
+
+    ``OPERATOR_CLI``: the operator, on the server (``smartunion users create --role member``).
+    The member's own first log-in with a one-time code sent to their phone is the second
+    channel; it arrives with the portal's sign-up (later issue) and calls
+    :func:`create_member_account` with its own channel value (``SELF_ONE_TIME_CODE``).
+    """
+
+    OPERATOR_CLI = "operator_cli"
+
+
+def create_member_account(
+    session: Session,
+    *,
+    member_id: int,
+    username: str,
+    password: str,
+    channel: AccountChannel,
+    display_name: str = "",
+) -> User:
+    """Open the account that acts as member ``member_id``, audited, and notify the member.
+
+    Takes no principal on purpose: no request of a staff member reaches it (the web layer
+    has no route to it); the CLI on the server and the future self-service sign-up do.
+    """
+    from smartunion.members.models import Member
+    from smartunion.notifications.service import NoticeKind, notify
+
+    member = session.get(Member, member_id)
+    if member is None:
+        raise UserError(f"no member with id {member_id}")
+    org = session.get(UnionOrg, member.org_id)
+    if org is None:  # pragma: no cover (a foreign key)
+        raise UserError(f"member {member_id} has no union")
+    existing = session.scalar(select(User).where(User.member_id == member_id))
+    if existing is not None:
+        hint = (
+            ""
+            if existing.is_active
+            else (
+                f" (deactivated; reissue it with `smartunion users set-password "
+                f"--username {existing.username} --activate`)"
+            )
+        )
+        raise Conflict(f"this member already has an account: {existing.username}{hint}")
+    user = _new_user(
+        session,
+        None,
+        username=username,
+        password=password,
+        role=Role.MEMBER,
+        org=org,
+        display_name=display_name,
+        member_id=member_id,
+        details={"member_id": member_id, "channel": str(channel)},
+    )
+    notify(session, member_id, NoticeKind.ACCOUNT_CREATED, {"channel": str(channel)})
+    return user
+
+
+def _new_user(
+    session: Session,
+    actor: Principal | None,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    org: UnionOrg,
+    display_name: str,
+    member_id: int | None,
+    details: dict[str, object],
+) -> User:
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"username {username!r} is taken")
     user = User(
@@ -108,7 +228,10 @@ def create_user(
             "username": identifiers.audit_username(user.id, username, role),
             "role": str(role),
             "org_id": org.id,
+            **details,
         },
+        username=None if actor else "cli",
+        org_id=None if actor else org.id,
     )
     return user
 
@@ -123,7 +246,18 @@ def authenticate(
     totp_roles: frozenset[str] = frozenset(),
     client_ip: str = "",
 ) -> User:
-    """Check password (and TOTP where the account has it); lock out with back-off."""
+    """Check password (and TOTP where the account has it); lock out with back-off.
+
+    What the caller learns is limited on purpose:
+
+    * a wrong password, an unknown user, a deactivated or locked account: one answer
+      (:class:`AuthenticationFailed`), with the same argon2 work done in each case;
+    * an account with TOTP and no code sent: :class:`SecondFactorRequired`, *whether the
+      password was right or not* (a wrong one still counts as a failure), so the answer
+      never confirms a password on its own;
+    * a suspended account: :class:`AccountSuspended` (whom to contact) only after the
+      password, and the code where there is one, were right; otherwise the answer above.
+    """
     user = session.scalar(select(User).where(User.username == username))
     now = utcnow()
 
@@ -149,40 +283,52 @@ def authenticate(
         burn_verification(password)
         raise failed("unknown user")
     if not user.is_active:
+        burn_verification(password)
         raise failed("inactive")
-    if user.suspended_at is not None:
-        raise failed("suspended")
     if user.locked_until is not None and user.locked_until > now:
+        burn_verification(password)
         raise failed("locked")
-    accepted = verify_password(user.password_hash, password)
-    if accepted and user.totp_enabled:
-        if otp is None:
-            audit.record(
-                session,
-                None,
-                "auth.login",
-                outcome="otp_needed",
-                object_type="user",
-                object_id=user.id,
-                username=identifiers.audit_username(user.id, user.username, user.role),
-                org_id=user.org_id,
-                client_ip=client_ip,
-            )
-            raise SecondFactorRequired
-        accepted = _accept_totp(user, otp, crypto)
+    password_ok = verify_password(user.password_hash, password)
+    if user.totp_enabled and otp is None:
+        if not password_ok:
+            _count_failure(session, user, now)
+        audit.record(
+            session,
+            None,
+            "auth.login",
+            outcome="otp_needed",
+            object_type="user",
+            object_id=user.id,
+            username=identifiers.audit_username(user.id, user.username, user.role),
+            org_id=user.org_id,
+            # For the auditor only: the caller gets the same answer either way.
+            details={} if password_ok else {"reason": "bad password"},
+            client_ip=client_ip,
+        )
+        raise SecondFactorRequired
+    # The code is checked only with the right password: a wrong one must not spend a step.
+    accepted = password_ok and (
+        not user.totp_enabled or (otp is not None and _accept_totp(user, otp, crypto))
+    )
     if not accepted:
-        # Counted in SQL: parallel guesses must each count (a read-modify-write would let
-        # a burst of them record one failure).
-        failures = session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(failed_logins=User.failed_logins + 1)
-            .returning(User.failed_logins)
-        ).scalar_one()
-        lock = lockout_after(failures)
-        if lock is not None:
-            user.locked_until = now + lock
+        _count_failure(session, user, now)
         raise failed("bad password or code")
+    if user.suspended_at is not None:
+        # The right credentials: the owner may learn why they cannot get in, and whom to ask.
+        audit.record(
+            session,
+            None,
+            "auth.login",
+            outcome="failed",
+            object_type="user",
+            object_id=user.id,
+            username=identifiers.audit_username(user.id, user.username, user.role),
+            org_id=user.org_id,
+            details={"reason": "suspended"},
+            client_ip=client_ip,
+        )
+        user.failed_logins = 0
+        raise AccountSuspended(security_contact(session, user))
     if not user.totp_enabled and str(user.role) in totp_roles:
         audit.record(
             session,
@@ -210,6 +356,50 @@ def authenticate(
         client_ip=client_ip,
     )
     return user
+
+
+def _count_failure(session: Session, user: User, now: dt.datetime) -> None:
+    # Counted in SQL: parallel guesses must each count (a read-modify-write would let
+    # a burst of them record one failure).
+    failures = session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+    ).scalar_one()
+    lock = lockout_after(failures)
+    if lock is not None:
+        user.locked_until = now + lock
+
+
+@dataclass(frozen=True)
+class SecurityContact:
+    """Whom a suspended user should ask: the security officers nearest their organisation."""
+
+    org_name: str
+    officers: tuple[str, ...]
+
+
+def security_contact(session: Session, user: User) -> SecurityContact:
+    """The active security officers of the deepest organisation above (or at) ``user``'s
+    that has any; the user's own organisation's name when none has."""
+    own = session.get(UnionOrg, user.org_id)
+    own_path = own.path if own else ""
+    rows = session.execute(
+        select(User.display_name, UnionOrg.name, UnionOrg.path)
+        .join(UnionOrg, UnionOrg.id == User.org_id)
+        .where(
+            User.role == Role.SECURITY_OFFICER,
+            User.is_active.is_(True),
+            User.suspended_at.is_(None),
+        )
+    ).all()
+    covering = [r for r in rows if own_path.startswith(r.path)]
+    if not covering:
+        return SecurityContact(own.name if own else "", ())
+    deepest = max(len(r.path) for r in covering)
+    nearest = sorted(r for r in covering if len(r.path) == deepest)
+    return SecurityContact(nearest[0].name, tuple(r.display_name for r in nearest))
 
 
 def _accept_totp(user: User, code: str, crypto: FieldCrypto | None) -> bool:
@@ -265,10 +455,15 @@ def confirm_totp_enrolment(
 
 
 def reset_totp(session: Session, actor: Principal | None, user: User) -> None:
-    """For a lost phone: the user enrols again at the next log-in."""
+    """For a lost phone: the user enrols again at the next log-in.
+
+    Every session and token of the account ends: whoever holds the lost phone may hold a
+    logged-in browser too, and the next log-in must go through enrolment.
+    """
     user.totp_secret_enc = None
     user.totp_enabled = False
     user.totp_last_step = None
+    revoke_all_sessions(session, user.id)
     audit.record(
         session,
         actor,
@@ -276,7 +471,91 @@ def reset_totp(session: Session, actor: Principal | None, user: User) -> None:
         object_type="user",
         object_id=user.id,
         username=None if actor else "cli",
+        org_id=None if actor else user.org_id,
     )
+
+
+class WrongPassword(KeepsTransaction):
+    """The current password given with a change was wrong (counted like a failed log-in)."""
+
+
+def change_password(
+    session: Session,
+    principal: Principal,
+    *,
+    current: str,
+    new: str,
+    client_ip: str = "",
+) -> None:
+    """The caller changes their own password; it needs the current one.
+
+    Every other session and token of the account ends; the one making the change stays.
+    A wrong current password counts towards the lock-out like a failed log-in, so a
+    stolen session cannot be used to guess it.
+    """
+    user = session.get(User, principal.user_id)
+    if user is None:  # pragma: no cover (the principal was just resolved)
+        raise UserError("no such account")
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        burn_verification(current)
+        ok = False
+    else:
+        ok = verify_password(user.password_hash, current)
+    if not ok:
+        _count_failure(session, user, now)
+        audit.record(
+            session,
+            principal,
+            "user.password_change",
+            outcome="failed",
+            object_type="user",
+            object_id=user.id,
+            details={"reason": "wrong current password"},
+            client_ip=client_ip,
+        )
+        raise WrongPassword("the current password is wrong")
+    if new == current:
+        raise UserError("the new password must differ from the current one")
+    _store_password(session, user, new, keep_session=principal.session_id)
+    audit.record(
+        session,
+        principal,
+        "user.password_change",
+        object_type="user",
+        object_id=user.id,
+        client_ip=client_ip,
+    )
+
+
+def set_password(session: Session, actor: Principal | None, user: User, new: str) -> None:
+    """Someone else sets ``user``'s password: an administrator under the escalation rules
+    (``security.users.reset_password``) or the operator's CLI (``actor`` None). Every
+    session and token of the account ends, the lock-out is lifted. A member whose password
+    the operator set is told so (a notice)."""
+    _store_password(session, user, new, keep_session=None)
+    audit.record(
+        session,
+        actor,
+        "user.password_reset",
+        object_type="user",
+        object_id=user.id,
+        username=None if actor else "cli",
+        org_id=None if actor else user.org_id,
+    )
+    if user.member_id is not None:
+        from smartunion.notifications.service import NoticeKind, notify
+
+        notify(session, user.member_id, NoticeKind.PASSWORD_SET)
+
+
+def _store_password(session: Session, user: User, new: str, *, keep_session: int | None) -> None:
+    # Hashed (and checked against the policy) before anything is written.
+    user.password_hash = hash_password(new, username=user.username)
+    user.password_changed_at = utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
+    revoke_all_sessions(session, user.id, keep=keep_session)
 
 
 def open_session(
@@ -357,13 +636,15 @@ def resolve_session(
     )
 
 
-def revoke_all_sessions(session: Session, user_id: int) -> None:
-    """After a role change or deactivation: old tokens must not carry the old rights."""
-    session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+def revoke_all_sessions(session: Session, user_id: int, *, keep: int | None = None) -> None:
+    """After a role change, deactivation, password or TOTP change: old sessions and tokens
+    must not carry on. ``keep``: the id of the session making a change of its own."""
+    stmt = update(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
     )
+    if keep is not None:
+        stmt = stmt.where(AuthSession.id != keep)
+    session.execute(stmt.values(revoked_at=utcnow()))
 
 
 def revoke_session(session: Session, token: str) -> None:

@@ -1,9 +1,14 @@
 """Account management by administrators, with the escalation rules written down once.
 
 An administrator manages accounts of organisations in their scope and may hand out only
-roles at or below their own: an org admin can make staff, analysts, members and other org
-admins in their subtree, never a system admin, auditor or security officer (separation of
-duties, GB/T 22239 8.1.4.2). Nobody changes their own role. Every change is audited.
+roles at or below their own: an org admin can make staff, analysts and other org admins in
+their subtree, never a system admin, auditor or security officer (separation of duties,
+GB/T 22239 8.1.4.2). Nobody changes their own role. Every change is audited.
+
+No staff role opens, links, reactivates or sets the password of an account that acts as a
+member: whoever did would know its password and could read the member's plaintext and act
+in their name. Such accounts are opened on the server (``security.service.
+create_member_account``); an administrator may only switch one off.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartunion.errors import InvalidInput, NotFound
-from smartunion.members.models import Member
 from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit, probes
 from smartunion.security import service as identity
@@ -24,8 +28,8 @@ from smartunion.security.principal import PermissionDenied, Principal
 from smartunion.security.scopes import org_in_scope, scoped_org_ids
 
 ASSIGNABLE: dict[Role, frozenset[Role]] = {
-    Role.SYSTEM_ADMIN: frozenset(Role),
-    Role.ORG_ADMIN: frozenset({Role.ORG_ADMIN, Role.STAFF, Role.ANALYST, Role.MEMBER}),
+    Role.SYSTEM_ADMIN: frozenset(Role) - {Role.MEMBER},
+    Role.ORG_ADMIN: frozenset({Role.ORG_ADMIN, Role.STAFF, Role.ANALYST}),
 }
 
 
@@ -63,23 +67,12 @@ def create(
     role: Role,
     org_id: int,
     display_name: str = "",
-    member_id: int | None = None,
 ) -> User:
     principal.require(Permission.USER_MANAGE)
     _can_assign(principal, role)
     org = session.scalar(select(UnionOrg).where(org_in_scope(principal), UnionOrg.id == org_id))
     if org is None:
         raise NotFound("organisation")
-    if member_id is not None:
-        member_org = session.scalar(
-            select(Member.org_id).where(
-                Member.id == member_id, Member.org_id.in_(scoped_org_ids(principal))
-            )
-        )
-        if member_org is None:
-            raise NotFound("member")
-        if member_org != org.id:
-            raise InvalidInput("org_id", "a member's account belongs to their own union")
     return identity.create_user(
         session,
         principal,
@@ -88,8 +81,16 @@ def create(
         role=role,
         org=org,
         display_name=display_name,
-        member_id=member_id,
     )
+
+
+def _manageable(session: Session, principal: Principal, user_id: int) -> User:
+    principal.require(Permission.USER_MANAGE)
+    user = get_user(session, principal, user_id)
+    if user.role is not Role.MEMBER:
+        # Managing an account needs the right to hand out its current role as well.
+        _can_assign(principal, user.role)
+    return user
 
 
 def update(
@@ -101,16 +102,16 @@ def update(
     is_active: bool | None = None,
     reset_totp: bool = False,
 ) -> User:
-    principal.require(Permission.USER_MANAGE)
-    user = get_user(session, principal, user_id)
+    user = _manageable(session, principal, user_id)
     if user.id == principal.user_id and (role is not None or is_active is False):
         raise InvalidInput("role", "nobody changes their own role or disables themselves")
-    # Managing an account needs the right to hand out its current role as well.
-    _can_assign(principal, user.role)
+    if user.role is Role.MEMBER and (
+        (role is not None and role != user.role) or is_active is True or reset_totp
+    ):
+        # Switching a member's account off is all staff may do to it.
+        raise PermissionDenied(Permission.USER_MANAGE)
     if role is not None and role != user.role:
         _can_assign(principal, role)
-        if role is Role.MEMBER and user.member_id is None:
-            raise InvalidInput("role", "a member account must be linked to a member record")
         audit.record(
             session,
             principal,
@@ -135,4 +136,17 @@ def update(
             identity.revoke_all_sessions(session, user.id)
     if reset_totp:
         identity.reset_totp(session, principal, user)
+    return user
+
+
+def reset_password(session: Session, principal: Principal, user_id: int, new: str) -> User:
+    """An administrator sets another account's password (a forgotten one), under the same
+    rules as any other change to it; every session and token of that account ends. One's
+    own password is changed with the current one (``identity.change_password``)."""
+    user = _manageable(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise InvalidInput("user_id", "change your own password with your current one")
+    if user.role is Role.MEMBER:
+        raise PermissionDenied(Permission.USER_MANAGE)
+    identity.set_password(session, principal, user, new)
     return user

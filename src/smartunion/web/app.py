@@ -32,10 +32,12 @@ from smartunion.security.passwords import WeakPassword
 from smartunion.security.principal import PermissionDenied
 from smartunion.security.sealer import AuditSealer
 from smartunion.security.service import (
+    AccountSuspended,
     AuthenticationFailed,
     EnrolmentRequired,
     SecondFactorRequired,
     UserError,
+    WrongPassword,
 )
 from smartunion.stats.privacy import BudgetExhausted
 from smartunion.validation import ValidationError as FieldValidationError
@@ -120,6 +122,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EnrolmentRequired)
     async def _enrol_needed(_: Request, exc: EnrolmentRequired) -> Response:
         return _error(403, "two-factor enrolment required: enrol in the staff console first")
+
+    @app.exception_handler(AccountSuspended)
+    async def _account_suspended(_: Request, exc: AccountSuspended) -> Response:
+        return _error(403, exc.message())
+
+    @app.exception_handler(WrongPassword)
+    async def _wrong_password(_: Request, exc: WrongPassword) -> Response:
+        return _error(403, str(exc))
 
     @app.exception_handler(AccessSuspended)
     async def _suspended(_: Request, exc: AccessSuspended) -> Response:

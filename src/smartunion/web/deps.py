@@ -73,7 +73,9 @@ def authenticate(session: Session | None, state: AppState, token: str | None) ->
     """
     principal = None
     if token and session is not None:
-        principal = identity.resolve_session(session, token, kind="bearer")
+        principal = identity.resolve_session(
+            session, token, kind="bearer", limits=state.bearer_limits
+        )
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -493,6 +493,7 @@ def _login_page(
     next_url: str,
     status_code: int = 200,
     error: str | None = None,
+    error_params: dict[str, str] | None = None,
     username: str = "",
     ask_otp: bool = False,
 ) -> HTMLResponse:
@@ -502,6 +503,7 @@ def _login_page(
         status_code=status_code,
         next_url=next_url,
         error=error,
+        error_params=error_params or {},
         username=username,
         ask_otp=ask_otp,
     )
@@ -591,6 +593,20 @@ def _authenticate(
             error="login.error.failed",
             username=form.username,
             ask_otp=bool(form.otp),
+        )
+    except identity.AccountSuspended as exc:
+        # Only after the right credentials: the owner learns why, and whom to ask.
+        return _login_page(
+            page,
+            template=template,
+            next_url=next_url,
+            status_code=403,
+            error="login.error.suspended",
+            error_params={
+                "org": exc.contact.org_name,
+                "officers": "、".join(exc.contact.officers) or "—",
+            },
+            username=form.username,
         )
     except identity.SecondFactorRequired:
         return _login_page(

@@ -48,3 +48,10 @@ class AppState:
             max_age=dt.timedelta(seconds=self.settings.session_max_age_seconds),
             idle=dt.timedelta(seconds=self.settings.session_idle_seconds),
         )
+
+    @property
+    def bearer_limits(self) -> SessionLimits:
+        return SessionLimits(
+            max_age=dt.timedelta(seconds=self.settings.api_token_seconds),
+            idle=dt.timedelta(seconds=self.settings.api_token_idle_seconds),
+        )

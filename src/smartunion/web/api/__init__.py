@@ -7,6 +7,7 @@ from smartunion.web.api import (
     enterprises,
     exports,
     members,
+    notifications,
     orgs,
     privacy,
     security,
@@ -23,4 +24,5 @@ router.include_router(security.router)
 router.include_router(exports.router)
 router.include_router(stats.router)
 router.include_router(privacy.router)
+router.include_router(notifications.router)
 router.include_router(users.router)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from smartunion.security import service as identity
 from smartunion.security.permissions import Permission, Role
@@ -50,8 +50,14 @@ class LoginForm(OAuth2PasswordRequestForm):
     response_model=Token,
     summary="Exchange username, password (and TOTP code) for a token",
     responses={
-        401: {"description": "Wrong credentials, or `otp_required`: send the TOTP code too"},
-        403: {"description": "The role requires TOTP: enrol in the staff console first"},
+        401: {
+            "description": "Wrong credentials, or `otp_required`: the account has TOTP, send "
+            "the code too (answered whether the password was right or not)"
+        },
+        403: {
+            "description": "The role requires TOTP: enrol in the staff console first; or the "
+            "account is suspended (said only when the credentials were right)"
+        },
         429: {"description": "Too many attempts from this address"},
     },
 )
@@ -91,6 +97,32 @@ def logout(
 ) -> None:
     if token:
         identity.revoke_session(session, token)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(min_length=10, max_length=256)
+
+
+@router.post(
+    "/password",
+    status_code=204,
+    summary="Change your own password (every other session and token of yours ends)",
+    responses={
+        403: {"description": "The current password is wrong (counts towards the lock-out)"},
+        422: {"description": "The new password does not meet the policy"},
+    },
+)
+def change_password(
+    data: PasswordChange, principal: ApiPrincipal, session: DbSession, ip: ClientIp
+) -> None:
+    identity.change_password(
+        session,
+        principal,
+        current=data.current_password,
+        new=data.new_password,
+        client_ip=ip,
+    )
 
 
 @router.get("/me", response_model=Me, summary="Who the token belongs to")

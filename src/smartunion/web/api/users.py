@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from smartunion.db import DbId
 from smartunion.security import users
 from smartunion.security.permissions import Role
+from smartunion.security.service import AccountState, account_state
 from smartunion.web.deps import ApiPrincipal, DbSession
 from smartunion.web.unit import OneThreadRoute
 
@@ -30,14 +31,25 @@ class UserOut(BaseModel):
     suspended_at: dt.datetime | None
     last_login_at: dt.datetime | None
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="active, suspended (by the insider guard) or inactive (deactivated)"
+    )
+    @property
+    def state(self) -> AccountState:
+        return account_state(is_active=self.is_active, suspended_at=self.suspended_at)
+
 
 class UserCreate(BaseModel):
+    """A staff account. Accounts that act as a member are opened only on the server
+    (``smartunion users create --role member``): ``member_id`` is refused here."""
+
+    model_config = ConfigDict(extra="forbid")
+
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=10, max_length=256)
     role: Role
     org_id: DbId
     display_name: str = Field("", max_length=60)
-    member_id: DbId | None = None
 
 
 class UserUpdate(BaseModel):
@@ -61,7 +73,6 @@ def create_user(data: UserCreate, principal: ApiPrincipal, session: DbSession) -
         role=data.role,
         org_id=data.org_id,
         display_name=data.display_name,
-        member_id=data.member_id,
     )
     return UserOut.model_validate(user)
 
@@ -79,3 +90,21 @@ def update_user(
         reset_totp=data.reset_totp,
     )
     return UserOut.model_validate(user)
+
+
+class PasswordReset(BaseModel):
+    new_password: str = Field(min_length=10, max_length=256)
+
+
+@router.post(
+    "/{user_id}/password",
+    response_model=UserOut,
+    summary="Set another account's password (every session and token of it ends)",
+    responses={403: {"description": "Outside the escalation rules, or a member's account"}},
+)
+def reset_password(
+    user_id: DbId, data: PasswordReset, principal: ApiPrincipal, session: DbSession
+) -> UserOut:
+    return UserOut.model_validate(
+        users.reset_password(session, principal, user_id, data.new_password)
+    )
