@@ -204,14 +204,17 @@ def _crypto(settings: Settings) -> FieldCrypto:
 
 @app.command()
 def init() -> None:
-    """Create the data directory, the key file (mode 0600) and the schema (Alembic head)."""
+    """Create the data directory (0700), the key file (0600) and the schema (Alembic head)."""
     from smartunion import schema
+    from smartunion.files import PRIVATE_DIR, tighten
 
     settings = _settings()
     with user_errors():
         sqlite_file = _sqlite_file(settings)
         if sqlite_file is not None:  # init makes the SQLite file, and its folder if need be
             sqlite_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if settings.data_dir.exists() and tighten(settings.data_dir, PRIVATE_DIR):
+            console.print(f"{settings.data_dir}: made private (mode 0700)")
         if not settings.key_file.exists():
             engine = make_engine(settings.database_url)
             try:
@@ -450,6 +453,10 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="info",
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default, so anyone on the
+        # host could pick their address (and dodge the per-address log-in limit). The app
+        # believes forwarded headers only from SMARTUNION_TRUSTED_PROXIES.
+        proxy_headers=False,
     )
 
 

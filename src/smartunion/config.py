@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(
         default=600, ge=0, description="API requests per minute per token; 0 disables"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated addresses or networks (CIDR) of the reverse proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; empty (default): nobody's, "
+            "the client address is the connection's"
+        ),
+    )
     login_rate_limit: int = Field(
         default=20, ge=1, description="Login attempts per minute per client address"
     )

@@ -393,7 +393,9 @@ def make_engine(
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
 
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            from smartunion.files import private_sqlite
+
+            private_sqlite(Path(parsed.database))  # 0600 file (and WAL, SHM), 0700 folder
         engine = create_engine(
             url,
             echo=echo,

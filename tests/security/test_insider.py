@@ -208,7 +208,9 @@ def test_scraper_is_stopped_within_the_margin_on_every_path(
     # The session is dead and log-in refused until the security officer looks.
     assert client.get("/api/v1/auth/me", headers=crowd.auth("staff_a")).status_code == 401
     login = client.post("/api/v1/auth/token", data={"username": "staff_a", "password": PASSWORD})
-    assert login.status_code == 401
+    # Refused; with the right password, told that the account is suspended (issue 9).
+    assert login.status_code == 403
+    assert "suspended" in login.json()["detail"]
 
 
 def test_reveals_have_a_daily_budget_beyond_the_hourly_limit(

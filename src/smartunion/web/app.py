@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import smartunion.models  # noqa: F401  (the composition root loads every model once)
 from smartunion import __version__
@@ -297,6 +298,11 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
 
     # Added last, so it is the outermost of the app's middleware.
     app.add_middleware(Admission, gate=gate)
+    if settings.trusted_proxies:
+        # Outside everything else: the client address (log-in limit, audit) and the scheme
+        # (HSTS) are the proxy's word only when the connection comes from a proxy we
+        # were told to trust. The server itself believes no forwarded header (``serve``).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 
