@@ -66,6 +66,13 @@ def _ent_create(w: World) -> dict[str, Any]:
 ENDPOINTS = [
     Endpoint("POST", "/api/v1/auth/logout", scoped_record=False),
     Endpoint("GET", "/api/v1/auth/me", scoped_record=False),
+    Endpoint(
+        "POST",
+        "/api/v1/auth/password",
+        lambda w: {"current_password": "wrong-one", "new_password": "Harbour-Kite-Ninety-3"},
+        scoped_record=False,
+    ),
+    Endpoint("GET", "/api/v1/me/notifications", scoped_record=False),
     Endpoint("GET", "/api/v1/orgs", scoped_record=False),
     Endpoint("GET", "/api/v1/orgs/tree", scoped_record=False),
     Endpoint("GET", "/api/v1/orgs/{org}"),
@@ -108,6 +115,9 @@ ENDPOINTS = [
         },
     ),
     Endpoint("PATCH", "/api/v1/users/{user}", lambda w: {"is_active": False}),
+    Endpoint(
+        "POST", "/api/v1/users/{user}/password", lambda w: {"new_password": "Harbour-Kite-Ninety-3"}
+    ),
     Endpoint("POST", "/api/v1/exports", lambda w: {"org_id": w.union_a.id, "format": "csv"}),
     Endpoint("POST", "/api/v1/exports/{export}/approve", lambda w: {"note": "同意"}),
     Endpoint("POST", "/api/v1/exports/{export}/reject", lambda w: {"note": "不同意"}),
