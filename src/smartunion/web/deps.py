@@ -118,6 +118,7 @@ def cookie_principal(request: Request, session: Session, state: AppState) -> Pri
 
 
 def staff_page_principal(request: Request, session: DbSession, state: State) -> Principal:
+    refuse_cross_site(request)
     principal = cookie_principal(request, session, state)
     if principal is None or principal.role not in STAFF_ROLES:
         raise LoginRequired(request.url.path)
@@ -125,6 +126,7 @@ def staff_page_principal(request: Request, session: DbSession, state: State) -> 
 
 
 def member_page_principal(request: Request, session: DbSession, state: State) -> Principal:
+    refuse_cross_site(request)
     principal = cookie_principal(request, session, state)
     if principal is None or principal.member_id is None:
         raise LoginRequired(request.url.path, portal="member")
@@ -138,14 +140,66 @@ MemberPage = Annotated[Principal, Depends(member_page_principal)]
 CSRF_COOKIE = "su_csrf"
 
 
-def csrf_token(state: AppState, cookie_value: str) -> str:
-    """Signed double-submit token: a form posted from another site can know neither part."""
-    key = state.crypto.ring.derive(b"smartunion-csrf-v1")
-    return hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
+# ---------------------------------------------------------------------------------------
+# Cross-site requests (issue 7, item 17)
+#
+# A form's CSRF token is an HMAC of what it is bound to: the browser's session once it has
+# one (so a token and cookie taken from another browser are worthless here), and before
+# log-in the browser's own ``su_csrf`` secret. A page that needs a logged-in caller is not
+# served to a request that fails the same-site checks: a link on another site could
+# otherwise make a victim's browser read member lists and spend the victim's guard budget.
+
+
+class CrossSiteRequest(Exception):
+    """A console or portal page asked for from another site; nothing was read."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__("cross-site request")
+        self.url = url
+
+
+def is_cross_site(request: Request) -> bool:
+    """True when the browser says the request comes from another site.
+
+    ``Sec-Fetch-Site`` (every current browser): ``cross-site`` or ``same-site`` (a sibling
+    host) fail; ``same-origin`` and ``none`` (typed, bookmarked) pass. Without it, an
+    ``Origin`` other than this one fails. A request with neither (older browsers, scripts)
+    passes: the session cookie's SameSite=Lax and the CSRF token still hold for writes.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("cross-site", "same-site")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin == "null"
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin != own
+
+
+def refuse_cross_site(request: Request) -> None:
+    if is_cross_site(request):
+        query = request.url.query
+        raise CrossSiteRequest(request.url.path + (f"?{query}" if query else ""))
+
+
+def csrf_binding(request: Request, csrf_cookie: str | None = None) -> str:
+    """What a form's token is bound to: the session if the browser has one, else its
+    ``su_csrf`` secret (``csrf_cookie``: one being set on this very answer)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return "session:" + hashlib.sha256(session.encode()).hexdigest()
+    cookie = csrf_cookie if csrf_cookie is not None else request.cookies.get(CSRF_COOKIE, "")
+    return f"pre:{cookie}" if cookie else ""
+
+
+def csrf_token(state: AppState, binding: str) -> str:
+    """A form from another site can know neither the binding nor the key."""
+    key = state.crypto.ring.derive(b"smartunion-csrf-v2")
+    return hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
 
 
 def check_csrf(request: Request, state: AppState, submitted: str | None) -> None:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    expected = csrf_token(state, cookie) if cookie else ""
+    binding = csrf_binding(request)
+    expected = csrf_token(state, binding) if binding else ""
     if not submitted or not expected or not hmac.compare_digest(submitted, expected):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="CSRF check failed")

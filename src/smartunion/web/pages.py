@@ -170,13 +170,14 @@ class Page:
 
     @property
     def csrf(self) -> str:
-        return deps.csrf_token(self.state, self.csrf_cookie)
+        return deps.csrf_token(self.state, deps.csrf_binding(self.request, self.csrf_cookie))
 
     def can(self, permission: Permission) -> bool:
         return self.principal is not None and self.principal.can(permission)
 
     def check_csrf(self, submitted: str | None) -> None:
-        if self.csrf_cookie_is_new or not submitted:
+        # The token is bound to the session (or, before log-in, to su_csrf): deps checks.
+        if not submitted:
             raise PageError(403, "error.csrf")
         try:
             deps.check_csrf(self.request, self.state, submitted)
@@ -278,7 +279,9 @@ _ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-def error_page(request: Request, status_code: int, message_key: str | None = None) -> Response:
+def error_page(
+    request: Request, status_code: int, message_key: str | None = None, **context: Any
+) -> Response:
     page: Page | None = getattr(request.state, "page", None)
     if page is None:
         page = _new_page(request, request.app.state.smartunion)
@@ -296,6 +299,7 @@ def error_page(request: Request, status_code: int, message_key: str | None = Non
         title_key=title_key,
         message_key=message_key or body_key,
         status=status_code,
+        **context,
     )
 
 
@@ -316,6 +320,15 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except LoginRequired:
                 raise
+            except deps.CrossSiteRequest as exc:
+                # Nothing was read or charged; the user may go on from this site's own page.
+                await _rollback(request, exc)
+                return error_page(
+                    request,
+                    403,
+                    "error.cross_site",
+                    continue_url=safe_next(exc.url, "/console"),
+                )
             except NotFound as exc:
                 await _rollback(request, exc)
                 return error_page(request, 404)
