@@ -405,6 +405,7 @@ class TestAlertsPage:
 
         login_as(client, world, "officer")
         r = client.get("/console/security/alerts")
+        token = csrf_from(client, "/console/security/alerts")  # tokens are per session
         assert "staff_a" in r.text
         assert "test alert" in r.text
         assert "批量读取" in r.text
@@ -518,6 +519,7 @@ class TestExportPages:
 
         login_as(client, world, "staff_a")  # the requester: sees it, cannot approve it
         page = client.get("/console/exports")
+        token = csrf_from(client, "/console/exports")  # tokens are per session
         assert uid in page.text
         assert f"/console/exports/{world.export_a_id}/approve" not in page.text
         r = client.post(f"/console/exports/{world.export_a_id}/approve", data={"csrf_token": token})
@@ -525,6 +527,7 @@ class TestExportPages:
 
         login_as(client, world, "orgadmin_a")
         page = client.get("/console/exports")
+        token = csrf_from(client, "/console/exports")
         awaiting = page.text.split('id="awaiting-title"')[1].split("</section>")[0]
         assert uid in awaiting
         # staff_a works above orgadmin_a's organisation: the user service does not name
@@ -544,6 +547,7 @@ class TestExportPages:
 
         login_as(client, world, "staff_a")
         page = client.get("/console/exports")
+        token = csrf_from(client, "/console/exports")
         assert f"/console/exports/{world.export_a_id}/download" in page.text
         r = client.post(
             f"/console/exports/{world.export_a_id}/download", data={"csrf_token": token}
@@ -689,6 +693,7 @@ class TestStaffPrivacy:
         assert "手机号码" in page.text
         assert f'href="/console/members/{world.member_a.id}"' in page.text
         assert_no_plaintext(page, world, "/console/privacy/requests")
+        token = csrf_from(client, "/console/privacy/requests")  # tokens are per session
         r = client.post(
             f"/console/privacy/requests/{world.request_a_id}/resolve",
             data={"accept": "0", "response": "请携带证明到工会办理", "csrf_token": token},
