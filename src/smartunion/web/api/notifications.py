@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from smartunion.notifications import service as notices
 from smartunion.web.deps import ApiPrincipal, DbSession
+from smartunion.web.unit import OneThreadRoute
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], route_class=OneThreadRoute)
 
 
 class NotificationOut(BaseModel):
