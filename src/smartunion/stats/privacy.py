@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartunion.db import starts_with, utcnow
+from smartunion.db import begin_write, starts_with, utcnow
 from smartunion.errors import InvalidInput, KeepsTransaction
 from smartunion.orgs.models import UnionOrg
 from smartunion.security import audit
@@ -110,6 +110,18 @@ def choose_mode(mode: Mode | None, epsilon: float | None, *, dp_only: bool) -> M
     return chosen
 
 
+def _serialise_ledger(session: Session, target: UnionOrg) -> None:
+    """One budget check at a time per top organisation: otherwise parallel releases all
+    read the same spent ε and pass together. PostgreSQL: a row lock on the top of the
+    target's path (every release that could count the same members shares it); SQLite: the
+    transaction becomes the writer now."""
+    if session.get_bind().dialect.name == "postgresql":
+        top = int(target.path.strip("/").split("/")[0])
+        session.execute(select(UnionOrg.id).where(UnionOrg.id == top).with_for_update())
+    else:
+        begin_write(session)
+
+
 def spent_this_month(session: Session, target: UnionOrg, now: dt.datetime) -> float:
     """The most ε already spent this month on any one member counted under ``target``.
 
@@ -155,6 +167,7 @@ def protect(
     ledger under ``target``, small noisy cells suppressed."""
     if not MIN_EPSILON <= epsilon <= MAX_EPSILON:
         raise InvalidInput("epsilon", f"between {MIN_EPSILON} and {MAX_EPSILON}")
+    _serialise_ledger(session, target)
     now = utcnow()
     spent = spent_this_month(session, target, now)
     if spent + epsilon > monthly_budget + 1e-9:
