@@ -221,6 +221,7 @@ def prepare_accounts(out_dir: Path) -> None:
     from smartunion.members.models import Member, MemberStatus
     from smartunion.orgs.models import UnionOrg
     from smartunion.security import service as identity
+    from smartunion.security.models import User
     from smartunion.security.permissions import Role
     from smartunion.web.state import AppState
 
@@ -238,27 +239,36 @@ def prepare_accounts(out_dir: Path) -> None:
         active = Member.status == MemberStatus.ACTIVE
         members = s.scalars(select(Member).where(active).order_by(Member.id).limit(MEMBER_USERS))
         chosen = list(members)
-        orgs = {
-            o.id: o
-            for o in s.scalars(select(UnionOrg).where(UnionOrg.id.in_({m.org_id for m in chosen})))
-        }
 
-        def token(username: str, role: Role, org: UnionOrg, member_id: int | None = None) -> str:
-            user = identity.create_user(
-                s,
-                None,
-                username=username,
-                password=BENCH_PASSWORD,
-                role=role,
-                org=org,
-                member_id=member_id,
-            )
+        def bearer(user: User) -> str:
             return identity.open_session(s, user, kind="bearer", lifetime=lifetime)
 
+        # Member accounts are opened only on the server, as the operator's command does.
         member_tokens = [
-            token(f"bench_member_{m.id}", Role.MEMBER, orgs[m.org_id], m.id) for m in chosen
+            bearer(
+                identity.create_member_account(
+                    s,
+                    member_id=m.id,
+                    username=f"bench_member_{m.id}",
+                    password=BENCH_PASSWORD,
+                    channel=identity.AccountChannel.OPERATOR_CLI,
+                )
+            )
+            for m in chosen
         ]
-        staff_tokens = [token(f"bench_staff_{i}", Role.STAFF, root) for i in range(STAFF_USERS)]
+        staff_tokens = [
+            bearer(
+                identity.create_user(
+                    s,
+                    None,
+                    username=f"bench_staff_{i}",
+                    password=BENCH_PASSWORD,
+                    role=Role.STAFF,
+                    org=root,
+                )
+            )
+            for i in range(STAFF_USERS)
+        ]
         ids = s.scalars(
             select(Member.id)
             .join(UnionOrg, UnionOrg.id == Member.org_id)
