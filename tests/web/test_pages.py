@@ -24,10 +24,11 @@ from smartunion.privacy.retention import RULES
 from smartunion.security.guard import GuardPolicy
 from smartunion.security.models import AuditEvent
 from smartunion.security.ratelimit import RateLimiter
-from smartunion.web.pages import safe_next
-from smartunion.web.pages_audit import ALERT_KINDS, LABELLED_ACTIONS, OUTCOMES
-from smartunion.web.pages_privacy import KINDS, NOTICES
-from smartunion.web.pages_stats import DIMENSIONS
+from smartunion.web.console.alerts import ALERT_KINDS
+from smartunion.web.console.audit import LABELLED_ACTIONS, OUTCOMES
+from smartunion.web.console.stats import DIMENSIONS
+from smartunion.web.pagekit import safe_next
+from smartunion.web.portal.privacy import KINDS, NOTICES
 from smartunion.web.state import AppState
 from tests.factories import PASSWORD, World
 
@@ -165,10 +166,13 @@ class TestCatalogs:
         used: set[str] = set()
         for path in TEMPLATES.rglob("*.html"):
             used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]*[a-z0-9_])["']""", path.read_text()))
-        # Keys built at run time in pages.py and the templates.
+        # Keys built at run time in the page modules and the templates.
         used |= {f"field.{f}" for f in ("id_number", "phone", "name", "birth_date")}
         prefixes = "login|lookup|reveal|error|portal|enrol|exports|alerts|privacy|audit|stats"
-        for module in TEMPLATES.parent.glob("pages*.py"):
+        web = TEMPLATES.parent
+        page_modules = [*web.glob("*.py"), *web.glob("console/*.py"), *web.glob("portal/*.py")]
+        assert len(page_modules) > 10  # the page modules are where this test looks
+        for module in page_modules:
             keys = re.findall(rf'"((?:{prefixes})\.[a-z0-9_.]+)"', module.read_text())
             # Action codes ("audit.view") are not keys: they are labelled as audit.action.*.
             used |= {k for k in keys if not k.endswith(".html") and k not in LABELLED_ACTIONS}

@@ -24,7 +24,7 @@ from smartunion.privacy.models import SubjectRequest
 from smartunion.security import audit
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.models import AuditEvent, ExportRequest, SecurityAlert, User
-from smartunion.web.pages_stats import width_class
+from smartunion.web.console.stats import width_class
 from tests.factories import PASSWORD, World, bulk_members
 from tests.web.test_pages import (
     CSRF_RE,

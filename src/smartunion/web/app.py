@@ -42,7 +42,7 @@ from smartunion.security.service import (
 )
 from smartunion.stats.privacy import BudgetExhausted
 from smartunion.validation import ValidationError as FieldValidationError
-from smartunion.web import pages
+from smartunion.web import console, language, portal
 from smartunion.web.admission import Admission, Gate
 from smartunion.web.api import router as api_router
 from smartunion.web.deps import LoginRequired
@@ -263,7 +263,9 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     _install_error_handlers(app)
     _install_integrity_handler(app)
     app.include_router(api_router)
-    app.include_router(pages.router)
+    app.include_router(console.router)
+    app.include_router(portal.router)
+    app.include_router(language.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
 

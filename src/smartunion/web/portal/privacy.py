@@ -1,13 +1,7 @@
-"""Personal-information rights on pages, over :mod:`smartunion.privacy.service`.
-
-* Member portal ``/m/privacy``: consents (grant / withdraw), "download my data" (the only
-  page response in the whole application that carries the member's own ID number and
-  phone in plaintext — it is theirs, PIPL 第四十五条), correction and deletion requests
-  and their status.
-* Console ``/console/privacy/requests``: open requests of members in scope with the
-  decrypted note, accept / refuse (an accepted deletion anonymises the member).
-* Console ``/console/privacy/register``: the record of processing activities, consent
-  purposes and retention rules, straight from the code that enforces them (for the DPO).
+"""Personal-information rights in the member portal (``/m/privacy``), over
+:mod:`smartunion.privacy.service`: consents (grant / withdraw), "download my data" (the only
+page response in the whole application that carries the member's own ID number and phone in
+plaintext — it is theirs, PIPL 第四十五条), correction and deletion requests and their status.
 """
 
 from __future__ import annotations
@@ -21,25 +15,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from smartunion.errors import Conflict
-from smartunion.members import repository as member_repo
 from smartunion.members.models import ConsentRecord
 from smartunion.privacy import service as privacy
-from smartunion.privacy.models import SubjectRequest
-from smartunion.privacy.register import PURPOSES, REGISTER, Purpose
-from smartunion.privacy.retention import RULES
-from smartunion.security.crypto import FieldCrypto
-from smartunion.security.permissions import Permission
-from smartunion.security.principal import PermissionDenied
+from smartunion.privacy.register import PURPOSES, Purpose
 from smartunion.web.deps import Crypto, DbSession
-from smartunion.web.pages import (
-    ConsolePage,
+from smartunion.web.labels import (
+    field_label,
+    purpose_title,
+)
+from smartunion.web.pagekit import (
     Page,
     PortalPage,
-    RecordId,
-    _caller,
+    caller,
     local_time,
-    router,
+    page_router,
 )
+
+router = page_router()
 
 # What a member can ask to have corrected; "other" leaves it to the note.
 CORRECTABLE = (
@@ -58,24 +50,6 @@ CORRECTABLE = (
 )
 KINDS = ("correction", "deletion")
 NOTICES = ("granted", "withdrawn", "sent")
-
-
-def field_label(page: Page, field: str) -> str:
-    if not field:
-        return "—"
-    if field == "other":
-        return page.t("privacy.field.other")
-    key = f"field.{field}"
-    return page.t(key) if page.t.has(key) else field
-
-
-def purpose_title(page: Page, purpose: Purpose) -> str:
-    key = f"privacy.purpose.{purpose.key}"
-    return page.t(key) if page.t.has(key) else purpose.title
-
-
-# ---------------------------------------------------------------------------------------
-# Member portal
 
 
 @dataclass(frozen=True)
@@ -105,7 +79,7 @@ def _portal_privacy(
     form_note: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    principal = _caller(page)
+    principal = caller(page)
     live = privacy.consents(session, principal)
     consent_rows = [
         ConsentRow(PURPOSES[key], purpose_title(page, PURPOSES[key]), record)
@@ -155,7 +129,7 @@ def consent_grant(
 ) -> Response:
     page.check_csrf(csrf_token)
     # An unknown purpose, or one that rests on statutory duty, is refused by the service.
-    privacy.grant(session, _caller(page), purpose[:40], channel="portal")
+    privacy.grant(session, caller(page), purpose[:40], channel="portal")
     return RedirectResponse("/m/privacy?done=granted", status_code=303)
 
 
@@ -167,7 +141,7 @@ def consent_withdraw(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     page.check_csrf(csrf_token)
-    privacy.withdraw(session, _caller(page), purpose[:40])
+    privacy.withdraw(session, caller(page), purpose[:40])
     return RedirectResponse("/m/privacy?done=withdrawn", status_code=303)
 
 
@@ -181,7 +155,7 @@ def my_data_download(
     """Everything held about the member, as a JSON file (a POST: it is audited and it is
     plaintext, so no other site may make the browser fetch it)."""
     page.check_csrf(csrf_token)
-    body = json.dumps(privacy.my_data(session, _caller(page), crypto), ensure_ascii=False, indent=2)
+    body = json.dumps(privacy.my_data(session, caller(page), crypto), ensure_ascii=False, indent=2)
     return Response(
         content=body.encode(),
         media_type="application/json",
@@ -213,9 +187,7 @@ def subject_request_submit(
         error = "privacy.error.field"
     if error is None:
         try:
-            privacy.submit_request(
-                session, _caller(page), crypto, kind=kind, field=field, note=note
-            )
+            privacy.submit_request(session, caller(page), crypto, kind=kind, field=field, note=note)
         except Conflict:
             error = "privacy.error.open"
     if error is not None:
@@ -229,80 +201,3 @@ def subject_request_submit(
             status_code=409 if error == "privacy.error.open" else 422,
         )
     return RedirectResponse("/m/privacy?done=sent", status_code=303)
-
-
-# ---------------------------------------------------------------------------------------
-# Console: requests of members in scope
-
-
-def _requests_page(
-    page: Page, session: Session, crypto: FieldCrypto, *, resolved: bool = False
-) -> HTMLResponse:
-    principal = _caller(page)
-    open_requests = privacy.open_requests(session, principal)
-    # Ids from the scoped open_requests(); the names of their unions add nothing new.
-    org_names, _ = member_repo.names_for(session, {r.org_id for r in open_requests}, set())
-    rows = [
-        {
-            "request": r,
-            "org_name": org_names.get(r.org_id, ""),
-            "field": field_label(page, r.field),
-            "note": privacy.request_note(crypto, r),
-            "created": local_time(r.created_at, "%Y-%m-%d %H:%M"),
-        }
-        for r in open_requests
-    ]
-    return page.render(
-        "console/privacy_requests.html", rows=rows, resolved=resolved, nav="privacy_requests"
-    )
-
-
-@router.get("/console/privacy/requests")
-def privacy_requests(
-    page: ConsolePage,
-    session: DbSession,
-    crypto: Crypto,
-    resolved: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    return _requests_page(page, session, crypto, resolved=bool(resolved))
-
-
-@router.post("/console/privacy/requests/{request_id}/resolve")
-def privacy_request_resolve(
-    request_id: RecordId,
-    page: ConsolePage,
-    session: DbSession,
-    crypto: Crypto,
-    accept: Annotated[str, Form(max_length=1)] = "",
-    response: Annotated[str, Form(max_length=300)] = "",
-    csrf_token: Annotated[str, Form(max_length=128)] = "",
-) -> Response:
-    page.check_csrf(csrf_token)
-    request: SubjectRequest = privacy.resolve_request(
-        session,
-        _caller(page),
-        crypto,
-        request_id,
-        accept=accept == "1",
-        response=response.strip(),
-    )
-    return RedirectResponse(f"/console/privacy/requests?resolved={request.id}", status_code=303)
-
-
-# ---------------------------------------------------------------------------------------
-# Console: record of processing activities
-
-
-@router.get("/console/privacy/register")
-def privacy_register(page: ConsolePage) -> Response:
-    principal = _caller(page)
-    # Auditors (the DPO's role here) and administrators, as in the API.
-    if not (principal.can(Permission.AUDIT_READ) or principal.can(Permission.USER_MANAGE)):
-        raise PermissionDenied(Permission.AUDIT_READ)
-    return page.render(
-        "console/privacy_register.html",
-        activities=REGISTER,
-        purposes=[(p, purpose_title(page, p)) for p in PURPOSES.values()],
-        rules=[(r, page.t(f"retention.{r.name}"), r.keep.days) for r in RULES],
-        nav="privacy_register",
-    )

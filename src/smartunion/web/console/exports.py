@@ -27,19 +27,23 @@ from smartunion.security import exports, users
 from smartunion.security.models import ExportRequest
 from smartunion.security.permissions import Permission
 from smartunion.security.principal import Principal
+from smartunion.web.console.members import (
+    member_filters,
+    render_members,
+)
 from smartunion.web.deps import ClientIp, Crypto, DbSession
-from smartunion.web.pages import (
+from smartunion.web.pagekit import (
     ConsolePage,
     Page,
     RecordId,
-    _caller,
-    _members_page,
-    _opt_enum,
-    _opt_int,
+    caller,
     local_time,
-    member_filters,
-    router,
+    opt_enum,
+    opt_int,
+    page_router,
 )
+
+router = page_router()
 
 Encoding = Literal["utf-8-sig", "gb18030"]
 
@@ -66,10 +70,10 @@ def _filter_labels(page: Page, filters: dict[str, Any]) -> list[tuple[str, str]]
     lookup = filters.get("lookup")
     if isinstance(lookup, dict) and lookup.get("masked"):
         out.append((t("members.search"), str(lookup["masked"])))
-    form = _opt_enum(EmploymentForm, filters.get("employment_form"))
+    form = opt_enum(EmploymentForm, filters.get("employment_form"))
     if form is not None:
         out.append((t("field.employment_form"), t.enum(form)))
-    status = _opt_enum(MemberStatus, filters.get("status"))
+    status = opt_enum(MemberStatus, filters.get("status"))
     if status is not None:
         out.append((t("field.status"), t.enum(status)))
     if filters.get("enterprise_id"):
@@ -93,7 +97,7 @@ def _requester_names(
 
 
 def _rows(page: Page, session: Session, requests: Sequence[ExportRequest]) -> list[ExportRow]:
-    principal = _caller(page)
+    principal = caller(page)
     # The organisation ids came from the scoped visible_requests(); their names add nothing.
     org_names, _ = member_repo.names_for(session, {r.org_id for r in requests}, set())
     names = _requester_names(session, principal, requests)
@@ -122,7 +126,7 @@ def _rows(page: Page, session: Session, requests: Sequence[ExportRequest]) -> li
 def _exports_page(
     page: Page, session: Session, *, created: int | None = None, decided: bool = False
 ) -> HTMLResponse:
-    principal = _caller(page)
+    principal = caller(page)
     requests = exports.visible_requests(session, principal)
     notice = "exports.notice.decided" if decided else None
     for request in requests:
@@ -150,7 +154,7 @@ def export_list(
     decided: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
     return _exports_page(
-        page, session, created=_opt_int(created), decided=_opt_int(decided) is not None
+        page, session, created=opt_int(created), decided=opt_int(decided) is not None
     )
 
 
@@ -172,7 +176,7 @@ def export_create(
 ) -> Response:
     """Request an export of the member list as filtered on the page that posted here."""
     page.check_csrf(csrf_token)
-    principal = _caller(page)
+    principal = caller(page)
     filters = member_filters(
         q=q,
         org_id=org_id,
@@ -203,7 +207,7 @@ def export_create(
         )
     except InvalidInput:
         # An unmasked export without a reason: back to the list, the form open, the rest kept.
-        return _members_page(
+        return render_members(
             page,
             session,
             ip,
@@ -216,7 +220,7 @@ def export_create(
 
 
 def _decide(page: Page, session: Session, export_id: int, *, approve: bool, note: str) -> Response:
-    exports.decide(session, _caller(page), export_id, approve=approve, note=note.strip())
+    exports.decide(session, caller(page), export_id, approve=approve, note=note.strip())
     return RedirectResponse(f"/console/exports?decided={export_id}", status_code=303)
 
 
@@ -256,7 +260,7 @@ def export_download(
     page.check_csrf(csrf_token)
     chosen: Encoding = "gb18030" if encoding == "gb18030" else "utf-8-sig"
     file = exports.download(
-        session, _caller(page), crypto, export_id, lang=page.lang, encoding=chosen
+        session, caller(page), crypto, export_id, lang=page.lang, encoding=chosen
     )
     return Response(
         content=file.content,

@@ -1,9 +1,7 @@
-"""Console pages for auditors and security officers: the audit trail and security alerts.
+"""The audit trail for auditors (``/console/audit``).
 
-``/console/audit`` searches the trail through :mod:`smartunion.security.audit_search`
-(scoped, and itself audited as ``audit.view``) and can verify the whole chain against the
-external checkpoints. ``/console/security/alerts`` lists and resolves the insider-leak
-guard's alerts through :mod:`smartunion.security.alerts`.
+It searches the trail through :mod:`smartunion.security.audit_search` (scoped, and itself
+audited as ``audit.view``) and can verify the whole chain against the external checkpoints.
 """
 
 from __future__ import annotations
@@ -13,28 +11,27 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from smartunion.security import alerts, audit, audit_search
+from smartunion.security import audit, audit_search
 from smartunion.security.models import AuditEvent
 from smartunion.security.permissions import Permission, Role
 from smartunion.web.deps import ClientIp, DbSession
-from smartunion.web.pages import (
+from smartunion.web.pagekit import (
     PAGE_SIZES,
     ConsolePage,
     Page,
     Pager,
-    RecordId,
-    _caller,
-    _opt_int,
-    _page_no,
-    _page_size,
-    _query,
+    caller,
     compact_json,
     local_time,
-    router,
+    page_number,
+    page_router,
+    page_size,
 )
+
+router = page_router()
 
 # Actions that have a label in the catalogs ("audit.action.<action>"); others show raw.
 LABELLED_ACTIONS = (
@@ -79,7 +76,6 @@ LABELLED_ACTIONS = (
     "user.role_change",
 )
 OUTCOMES = ("ok", "failed", "denied", "otp_needed", "enrol_needed")
-ALERT_KINDS = ("bulk_read", "bulk_read_suspended", "off_hours", "quota", "reveals")
 FILTER_MAX = 64
 
 
@@ -148,7 +144,7 @@ def _audit_page(
     *,
     verify: VerifyResult | None = None,
 ) -> HTMLResponse:
-    principal = _caller(page)
+    principal = caller(page)
     events, total = audit_search.search(session, principal, query, client_ip=ip)
     params: dict[str, Any] = {
         "action": query.action,
@@ -192,8 +188,8 @@ def audit_trail(
         object_id=object_id.strip(),
         since=_date(since),
         until=_date(until),
-        page=_page_no(page_no),
-        size=_page_size(size),
+        page=page_number(page_no),
+        size=page_size(size),
     )
     return _audit_page(page, session, ip, query)
 
@@ -207,7 +203,7 @@ def audit_verify(
 ) -> Response:
     """Walk the whole chain now; the result is shown once and recorded as ``audit.verify``."""
     page.check_csrf(csrf_token)
-    principal = _caller(page)
+    principal = caller(page)
     principal.require(Permission.AUDIT_READ)
     state = page.state
     key = state.crypto.ring.audit_key
@@ -242,81 +238,3 @@ def audit_verify(
     return _audit_page(
         page, session, ip, audit_search.AuditQuery(size=PAGE_SIZES[0]), verify=result
     )
-
-
-# ---------------------------------------------------------------------------------------
-# Security officer: alerts
-
-
-def alert_kind_label(page: Page, kind: str) -> str:
-    return page.t(f"alerts.kind.{kind}") if kind in ALERT_KINDS else kind
-
-
-def _alerts_page(
-    page: Page,
-    session: Session,
-    *,
-    show_all: bool,
-    resolved: int | None = None,
-    error: str | None = None,
-    error_alert: int | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    principal = _caller(page)
-    rows = alerts.list_alerts(session, principal, open_only=not show_all)
-    return page.render(
-        "console/alerts.html",
-        status_code=status_code,
-        rows=[
-            {
-                "alert": a,
-                "username": username,
-                "kind": alert_kind_label(page, a.kind),
-                "details": compact_json(a.details),
-            }
-            for a, username in rows
-        ],
-        show_all=show_all,
-        resolved=resolved,
-        error=error,
-        error_alert=error_alert,
-        toggle_url=_query("/console/security/alerts", {"all": None if show_all else 1}),
-        nav="alerts",
-    )
-
-
-@router.get("/console/security/alerts")
-def alert_list(
-    page: ConsolePage,
-    session: DbSession,
-    show_all: Annotated[str, Query(alias="all", max_length=1)] = "",
-    resolved: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    return _alerts_page(page, session, show_all=show_all == "1", resolved=_opt_int(resolved))
-
-
-@router.post("/console/security/alerts/{alert_id}/resolve")
-def alert_resolve(
-    alert_id: RecordId,
-    page: ConsolePage,
-    session: DbSession,
-    note: Annotated[str, Form(max_length=300)] = "",
-    lift_suspension: Annotated[str, Form(max_length=4)] = "",
-    csrf_token: Annotated[str, Form(max_length=128)] = "",
-) -> Response:
-    page.check_csrf(csrf_token)
-    principal = _caller(page)
-    note = note.strip()
-    if len(note) < 2:
-        # The same rule as the API (2–300 characters): a resolution must say something.
-        principal.require(Permission.SECURITY_ALERTS)
-        return _alerts_page(
-            page,
-            session,
-            show_all=False,
-            error="alerts.error.note",
-            error_alert=alert_id,
-            status_code=422,
-        )
-    alerts.resolve(session, principal, alert_id, note=note, lift_suspension=lift_suspension == "1")
-    return RedirectResponse(f"/console/security/alerts?resolved={alert_id}", status_code=303)

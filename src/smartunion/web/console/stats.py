@@ -17,14 +17,16 @@ from smartunion.orgs import service as orgs
 from smartunion.stats import members as member_stats
 from smartunion.web.api.stats import cell_labels
 from smartunion.web.deps import DbSession
-from smartunion.web.pages import (
+from smartunion.web.pagekit import (
     ConsolePage,
-    _breadcrumb,
-    _caller,
-    _opt_int,
-    _query,
-    router,
+    breadcrumb,
+    caller,
+    opt_int,
+    page_router,
+    query_url,
 )
+
+router = page_router()
 
 DIMENSIONS: tuple[member_stats.Dimension, ...] = get_args(member_stats.Dimension)
 
@@ -65,14 +67,14 @@ def stats_page(
     by: Annotated[str, Query(max_length=20)] = "org",
     org_id: Annotated[str, Query(max_length=12)] = "",
 ) -> Response:
-    principal = _caller(page)
+    principal = caller(page)
     dim = _dimension(by)
     settings = page.state.settings
     root, release = member_stats.member_statistics(
         session,
         principal,
         by=dim,
-        org_id=_opt_int(org_id),
+        org_id=opt_int(org_id),
         dp_only=principal.role in settings.stats_dp_roles,
         k=settings.stats_min_group,
         monthly_budget=settings.dp_monthly_budget,
@@ -86,7 +88,7 @@ def stats_page(
             label=labels.get(c.key, c.key),
             count=c.count,
             width=width_class(c.count, largest),
-            drill_url=_query("/console/stats", {"by": "org", "org_id": c.key})
+            drill_url=query_url("/console/stats", {"by": "org", "org_id": c.key})
             if dim == "org" and c.key != str(root.id)
             else None,
         )
@@ -97,11 +99,11 @@ def stats_page(
     return page.render(
         "console/stats.html",
         root=root,
-        breadcrumb=_breadcrumb(session, principal, root.path),
+        breadcrumb=breadcrumb(session, principal, root.path),
         dim=dim,
         dimensions=DIMENSIONS,
-        dim_url=lambda d: _query("/console/stats", {"by": d, "org_id": root.id}),
-        org_url=lambda oid: _query("/console/stats", {"by": dim, "org_id": oid}),
+        dim_url=lambda d: query_url("/console/stats", {"by": d, "org_id": root.id}),
+        org_url=lambda oid: query_url("/console/stats", {"by": dim, "org_id": oid}),
         children=children,
         bars=bars,
         release=release,

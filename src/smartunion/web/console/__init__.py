@@ -1,0 +1,28 @@
+"""The staff console (``/console``, and the staff log-in): one module per domain.
+
+Each module has its own ``router`` (made by :func:`smartunion.web.pagekit.page_router`);
+this package gathers them into one, which the app includes. A new capability adds
+``console/<domain>.py`` and names it below.
+"""
+
+from __future__ import annotations
+
+from smartunion.web.console import (
+    alerts,
+    audit,
+    auth,
+    dashboard,
+    enterprises,
+    exports,
+    members,
+    orgs,
+    privacy,
+    stats,
+)
+from smartunion.web.pagekit import page_router
+
+MODULES = (auth, dashboard, orgs, members, enterprises, audit, alerts, exports, privacy, stats)
+
+router = page_router()
+for _module in MODULES:
+    router.include_router(_module.router)

@@ -1,0 +1,37 @@
+"""The console's home page (工作台, ``/console``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Response
+
+from smartunion.orgs import service as orgs
+from smartunion.web.console.orgs import (
+    build_tree,
+    open_node_ids,
+)
+from smartunion.web.deps import DbSession
+from smartunion.web.pagekit import (
+    ConsolePage,
+    caller,
+    page_router,
+)
+
+router = page_router()
+
+
+@router.get("/console")
+def dashboard(
+    page: ConsolePage,
+    session: DbSession,
+    open_nodes: Annotated[list[str] | None, Query(alias="open")] = None,
+) -> Response:
+    principal = caller(page)
+    roots = orgs.tree_level(session, principal, None)
+    # The caller's own organisation starts expanded: its children are what they manage.
+    open_ids = (
+        open_node_ids(open_nodes) if open_nodes is not None else frozenset(r.id for r in roots)
+    )
+    tree = build_tree(session, principal, roots, open_ids)
+    return page.render("console/dashboard.html", tree=tree, nav="home")

@@ -1,0 +1,297 @@
+"""Console member pages: the list with its filters, exact lookup, detail and reveal.
+
+The list's filters and renderer are public (:class:`MemberFilters`, :func:`member_filters`,
+:func:`render_members`): the export request form posts the same filters and, on a refusal,
+shows the list again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Query, Response
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from smartunion.errors import InvalidInput, TooManyRequests
+from smartunion.members import repository as member_repo
+from smartunion.members import schemas as member_schemas
+from smartunion.members import service as members
+from smartunion.members.models import EmploymentForm, MemberStatus
+from smartunion.orgs import repository as org_repo
+from smartunion.orgs import service as orgs
+from smartunion.security.permissions import Permission
+from smartunion.web.deps import (
+    ClientIp,
+    Crypto,
+    DbSession,
+)
+from smartunion.web.pagekit import (
+    PAGE_SIZES,
+    ConsolePage,
+    Page,
+    Pager,
+    RecordId,
+    caller,
+    opt_enum,
+    opt_int,
+    page_number,
+    page_router,
+    page_size,
+    query_url,
+    years_since,
+)
+
+REVEALABLE = ("id_number", "phone", "name", "birth_date")
+
+router = page_router()
+
+
+def _member_rows(
+    session: Session, items: Sequence[member_schemas.MemberListItem]
+) -> list[dict[str, Any]]:
+    # Names of the organisations and employers on the page; the ids came from a scoped
+    # query, so looking their names up is no wider than what the caller already sees.
+    org_names, ent_names = member_repo.names_for(
+        session,
+        {m.org_id for m in items},
+        {m.enterprise_id for m in items if m.enterprise_id is not None},
+    )
+    return [
+        {
+            "item": m,
+            "birth_year": m.birth_date[:4],
+            "org_name": org_names.get(m.org_id, ""),
+            "enterprise_name": ent_names.get(m.enterprise_id, "") if m.enterprise_id else "",
+        }
+        for m in items
+    ]
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    q: str
+    org_id: int | None
+    enterprise_id: int | None
+    employment_form: EmploymentForm | None
+    status: MemberStatus | None
+    page: int
+    size: int
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "q": self.q,
+            "org_id": self.org_id,
+            "enterprise_id": self.enterprise_id,
+            "employment_form": self.employment_form.value if self.employment_form else None,
+            "status": self.status.value if self.status else None,
+        }
+
+
+def member_filters(
+    q: Annotated[str, Query(max_length=60)] = "",
+    org_id: str = "",
+    enterprise_id: str = "",
+    employment_form: str = "",
+    status: str = "",
+    page: str = "",
+    size: str = "",
+) -> MemberFilters:
+    return MemberFilters(
+        q=q.strip(),
+        org_id=opt_int(org_id),
+        enterprise_id=opt_int(enterprise_id),
+        employment_form=opt_enum(EmploymentForm, employment_form),
+        status=opt_enum(MemberStatus, status),
+        page=page_number(page),
+        size=page_size(size),
+    )
+
+
+def render_members(
+    page: Page,
+    session: Session,
+    ip: str,
+    filters: MemberFilters,
+    *,
+    lookup_rows: list[dict[str, Any]] | None = None,
+    lookup_error: str | None = None,
+    lookup_kind: str = "id_number",
+    export_error: str | None = None,
+    export_reason: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    principal = caller(page)
+    items, total = members.list_members(
+        session,
+        principal,
+        page.state.crypto,
+        q=filters.q or None,
+        org_id=filters.org_id,
+        enterprise_id=filters.enterprise_id,
+        employment_form=filters.employment_form,
+        status=filters.status,
+        page=filters.page,
+        size=filters.size,
+        client_ip=ip,
+    )
+    org_name = orgs.get_org(session, principal, filters.org_id).name if filters.org_id else ""
+    ent_name = ""
+    if filters.enterprise_id and principal.can(Permission.ENTERPRISE_READ):
+        ent_name = orgs.get_enterprise(session, principal, filters.enterprise_id).name
+    params = filters.params()
+    return page.render(
+        "console/members.html",
+        status_code=status_code,
+        rows=_member_rows(session, items),
+        filters=filters,
+        filter_org_name=org_name,
+        filter_ent_name=ent_name,
+        without=lambda key: query_url("/console/members", {**params, key: None}),
+        pager=Pager("/console/members", params, filters.page, filters.size, total),
+        employment_forms=list(EmploymentForm),
+        statuses=list(MemberStatus),
+        page_sizes=PAGE_SIZES,
+        lookup_rows=lookup_rows,
+        lookup_error=lookup_error,
+        lookup_kind=lookup_kind,
+        export_error=export_error,
+        export_reason=export_reason,
+        nav="members",
+    )
+
+
+@router.get("/console/members")
+def member_list(
+    page: ConsolePage,
+    session: DbSession,
+    ip: ClientIp,
+    filters: Annotated[MemberFilters, Depends(member_filters)],
+) -> Response:
+    return render_members(page, session, ip, filters)
+
+
+@router.post("/console/members/lookup")
+def member_lookup(
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    ip: ClientIp,
+    kind: Annotated[str, Form(max_length=16)] = "id_number",
+    value: Annotated[str, Form(max_length=32)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Exact lookup in a POST body: the number never reaches a URL, a log or the page."""
+    page.check_csrf(csrf_token)
+    principal = caller(page)
+    kind = "phone" if kind == "phone" else "id_number"
+    value = value.strip()
+    rows: list[dict[str, Any]] | None = None
+    error: str | None = None
+    if not value:
+        error = "lookup.error.empty"
+    else:
+        try:
+            request = member_schemas.LookupRequest.model_validate({kind: value})
+            found = members.lookup(session, principal, crypto, request, client_ip=ip)
+            rows = _member_rows(session, found)
+        except (InvalidInput, ValidationError):
+            error = f"lookup.error.{kind}"
+    filters = member_filters()
+    return render_members(
+        page,
+        session,
+        ip,
+        filters,
+        lookup_rows=rows,
+        lookup_error=error,
+        lookup_kind=kind,
+        status_code=422 if error else 200,
+    )
+
+
+def _member_page(
+    page: Page,
+    session: Session,
+    member: member_schemas.Member,
+    *,
+    revealed: dict[str, str | None] | None = None,
+    reveal_error: str | None = None,
+    reason: str = "",
+    chosen: Sequence[str] = ("id_number", "phone"),
+    status_code: int = 200,
+) -> HTMLResponse:
+    department = ""
+    if member.department_id is not None:
+        # The member was read through the scoped service; its department comes with it.
+        dept = org_repo.get_department(session, member.department_id)
+        department = dept.name if dept else ""
+    return page.render(
+        "console/member.html",
+        status_code=status_code,
+        m=member,
+        department=department,
+        member_years=years_since(member.join_date),
+        revealed=revealed,
+        reveal_error=reveal_error,
+        reason=reason,
+        chosen=set(chosen),
+        revealable=REVEALABLE,
+        nav="members",
+    )
+
+
+@router.get("/console/members/{member_id}")
+def member_detail(
+    member_id: RecordId, page: ConsolePage, session: DbSession, crypto: Crypto, ip: ClientIp
+) -> Response:
+    member = members.get_member(session, caller(page), crypto, member_id, client_ip=ip)
+    return _member_page(page, session, member)
+
+
+@router.post("/console/members/{member_id}/reveal")
+def member_reveal(
+    member_id: RecordId,
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    ip: ClientIp,
+    reason: Annotated[str, Form(max_length=400)] = "",
+    fields: Annotated[list[str] | None, Form()] = None,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Plaintext once, on this response only: not in a cookie, a URL or a redirect."""
+    page.check_csrf(csrf_token)
+    principal = caller(page)
+    chosen = [f for f in dict.fromkeys(fields or []) if f in REVEALABLE]
+    revealed: dict[str, str | None] | None = None
+    error: str | None = None
+    status_code = 200
+    try:
+        request = member_schemas.RevealRequest.model_validate(
+            {"reason": reason.strip(), "fields": chosen}
+        )
+    except ValidationError:
+        error = "reveal.error.fields" if not chosen else "reveal.error.reason"
+        status_code = 422
+    else:
+        try:
+            result = members.reveal(session, principal, crypto, member_id, request, client_ip=ip)
+            revealed = result.fields
+        except TooManyRequests:
+            error = "reveal.error.rate"
+            status_code = 429
+    member = members.get_member(session, principal, crypto, member_id, client_ip=ip)
+    return _member_page(
+        page,
+        session,
+        member,
+        revealed=revealed,
+        reveal_error=error,
+        reason="" if revealed else reason.strip(),
+        chosen=chosen or ("id_number", "phone"),
+        status_code=status_code,
+    )
