@@ -1,3 +1,4 @@
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories import World
@@ -7,6 +8,15 @@ def test_healthz(client: TestClient) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/swagger/swagger-ui-bundle.js", "/static/swagger/swagger-ui.css"]
+)
+def test_docs_assets_are_served(client: TestClient, path: str) -> None:
+    # /docs loads these; the "/static" mount once shadowed them (a blank docs page).
+    assert client.get("/docs").status_code == 200
+    assert client.get(path).status_code == 200
 
 
 def test_member_detail_masked(client: TestClient, world: World) -> None:

@@ -62,7 +62,8 @@ CSP = (
 
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>SmartUnion API</title>
-<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css">
+<link rel="icon" href="/static/img/logo.svg" type="image/svg+xml"></head>
 <body><div id="swagger-ui"></div>
 <script src="/static/swagger/swagger-ui-bundle.js"></script>
 <script src="/static/js/swagger-init.js"></script></body></html>
@@ -266,8 +267,10 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.include_router(console.router)
     app.include_router(portal.router)
     app.include_router(language.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Mounts match in order: the longer prefix first, or "/static" answers /static/swagger/…
+    # with a 404 from its own folder and /docs stays blank.
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
