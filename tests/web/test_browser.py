@@ -272,3 +272,44 @@ def test_org_admin_enrols_totp_and_lands_in_the_console(
     _keep(page, tmp_path, "su-console-exports.png")
     context.close()
     assert errors == []
+
+
+def test_api_docs_page_lists_the_operations(live_app: LiveApp, browser: Browser) -> None:
+    """/docs draws Swagger UI from the package's own files (no CDN) under the strict CSP."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/v1/auth/token" in operations
+    assert "/api/v1/members" in operations
+    assert len(operations) > 20
+    context.close()
+    assert errors == []
+
+
+def test_unknown_console_address_shows_a_styled_404(
+    live_app: LiveApp, browser: Browser, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/login")
+    page.fill("input[name=username]", "staff_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console")
+    response = page.goto(f"{live_app.base_url}/console/no-such-page")
+    assert response is not None
+    assert response.status == 404
+    assert page.locator("h1", has_text="页面不存在").count() == 1
+    assert page.locator(".sidenav").count() == 1  # the console's look, with its navigation
+    # The stylesheet applied: the error card is laid out, not raw text.
+    assert page.evaluate("getComputedStyle(document.body).margin") == "0px"
+    _keep(page, tmp_path, "su-console-404.png")
+    page.click("text=返回工作台")
+    page.wait_for_url("**/console")
+    context.close()
+    # Chromium reports the document's own 404 as a console error; nothing else may appear.
+    assert [e for e in errors if "status of 404" not in e] == []

@@ -45,7 +45,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -57,7 +57,7 @@ from smartunion.orgs import service as orgs
 from smartunion.reference import regions
 from smartunion.security.guard import AccessSuspended, QuotaExceeded
 from smartunion.security.models import User
-from smartunion.security.permissions import Permission, Role
+from smartunion.security.permissions import STAFF_ROLES, Permission, Role
 from smartunion.security.principal import PermissionDenied, Principal
 from smartunion.stats.privacy import BudgetExhausted
 from smartunion.web import deps
@@ -106,10 +106,11 @@ RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 class PageError(Exception):
     """A refusal a page shows as such (CSRF failure, bad form): status and message key."""
 
-    def __init__(self, status_code: int, message_key: str) -> None:
+    def __init__(self, status_code: int, message_key: str, title_key: str | None = None) -> None:
         super().__init__(message_key)
         self.status_code = status_code
         self.message_key = message_key
+        self.title_key = title_key
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,12 +264,17 @@ _ERRORS: dict[int, tuple[str, str]] = {
 
 
 def error_page(
-    request: Request, status_code: int, message_key: str | None = None, **context: Any
+    request: Request,
+    status_code: int,
+    message_key: str | None = None,
+    title_key: str | None = None,
+    **context: Any,
 ) -> Response:
     page: Page | None = getattr(request.state, "page", None)
     if page is None:
         page = _new_page(request, request.app.state.smartunion)
-    title_key, body_key = _ERRORS.get(status_code, ("error.400.title", "error.400.body"))
+    default_title, body_key = _ERRORS.get(status_code, ("error.400.title", "error.400.body"))
+    title_key = title_key or default_title
     if page.principal is not None and page.principal.role is not Role.MEMBER:
         layout = "console/layout.html"
     elif page.principal is not None or page.portal == "member":
@@ -337,7 +343,7 @@ class PageRoute(APIRoute):
                 return error_page(request, 400)
             except PageError as exc:
                 await _rollback(request, exc)
-                return error_page(request, exc.status_code, exc.message_key)
+                return error_page(request, exc.status_code, exc.message_key, exc.title_key)
             except RequestValidationError as exc:
                 await _rollback(request, exc)
                 return error_page(request, 400)
@@ -430,6 +436,40 @@ def years_since(day: dt.date, today: dt.date | None = None) -> int:
 def page_router() -> APIRouter:
     """A router for pages: domain refusals become HTML error pages (:class:`PageRoute`)."""
     return APIRouter(include_in_schema=False, route_class=PageRoute)
+
+
+def unknown_page_context(request: Request, page: AnyPage, session: DbSession) -> Page:
+    """The page of an unknown address: whoever is logged in for this part of the site sees
+    the 404 in their own layout; anyone else gets the bare one (no log-in detour)."""
+    remember_session(request, session)
+    principal = deps.cookie_principal(request, session, page.state)
+    if principal is not None:
+        member_side = page.portal == "member"
+        if (member_side and principal.member_id is not None) or (
+            not member_side and principal.role in STAFF_ROLES
+        ):
+            page.principal = principal
+    return page
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def add_not_found_page(router: APIRouter, prefix: str) -> None:
+    """Answer every address under ``prefix`` that no page claims with a 404 page.
+
+    Call it after the section's routes are on ``router``: routes match in order, so this
+    catch-all only gets what nothing before it took (the API, outside the prefix, keeps
+    its JSON 404). ``prefix + "/"`` alone still redirects to ``prefix``, as before.
+    """
+
+    @router.api_route(prefix + "/{rest:path}", methods=ALL_METHODS)
+    def unknown_address(
+        rest: str, page: Annotated[Page, Depends(unknown_page_context)]
+    ) -> Response:
+        if not rest:
+            return RedirectResponse(prefix or "/", status_code=307)
+        raise PageError(404, "error.page_missing.body", "error.page_missing.title")
 
 
 def breadcrumb(session: Session, principal: Principal, org_path: str) -> list[tuple[int, str]]:

@@ -19,10 +19,12 @@ from smartunion.web.console import (
     privacy,
     stats,
 )
-from smartunion.web.pagekit import page_router
+from smartunion.web.pagekit import add_not_found_page, page_router
 
 MODULES = (auth, dashboard, orgs, members, enterprises, audit, alerts, exports, privacy, stats)
 
 router = page_router()
 for _module in MODULES:
     router.include_router(_module.router)
+# Last: addresses under /console/ that no page above claims get a 404 page.
+add_not_found_page(router, "/console")
