@@ -313,3 +313,27 @@ def test_unknown_console_address_shows_a_styled_404(
     context.close()
     # Chromium reports the document's own 404 as a console error; nothing else may appear.
     assert [e for e in errors if "status of 404" not in e] == []
+
+
+def test_auditor_filters_the_trail_from_a_list(
+    live_app: LiveApp, browser: Browser, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/login")
+    page.fill("input[name=username]", "auditor")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/audit")
+    # Every row names its action in words; details are a list of labelled values.
+    assert page.locator("td.details code").count() == 0
+    page.select_option("select[name=action]", "auth.login")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**action=auth.login**")
+    rows = page.locator(".table-audit tbody tr")
+    assert rows.count() >= 1
+    assert all("登录" in text for text in rows.all_inner_texts())
+    _keep(page, tmp_path, "su-console-audit.png")
+    context.close()
+    assert errors == []

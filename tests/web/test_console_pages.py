@@ -6,9 +6,13 @@ ready cookie sessions of ``world``.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
+from smartunion.db import Database
+from smartunion.security.guard import GuardPolicy
 from tests.factories import World
 
 
@@ -73,3 +77,133 @@ class TestUnknownAddresses:
         r = client.get(path, headers=world.auth("staff_a"))
         assert r.status_code == 404
         assert r.json() == {"detail": "Not Found"}
+
+
+# ---------------------------------------------------------------------------------------
+# Item 11: the audit page and the alert cards in words
+
+
+def _recorded_actions_and_types() -> tuple[set[str], set[str], list[str]]:
+    """Every action and object type the source hands to ``audit.record`` as a literal.
+
+    A conditional (``"a" if x else "b"``) gives both; an f-string is kept as a pattern.
+    """
+    import ast
+    from pathlib import Path
+
+    import smartunion
+
+    actions: set[str] = set()
+    types: set[str] = set()
+    patterns: list[str] = []
+
+    def literals(node: ast.expr) -> list[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.IfExp):
+            return literals(node.body) + literals(node.orelse)
+        if isinstance(node, ast.JoinedStr):
+            patterns.append(ast.unparse(node))
+        return []
+
+    for path in Path(smartunion.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name != "record" or len(node.args) < 3:
+                continue
+            actions.update(literals(node.args[2]))
+            for kw in node.keywords:
+                if kw.arg == "object_type":
+                    types.update(literals(kw.value))
+    return actions, types, patterns
+
+
+class TestAuditVocabulary:
+    def test_every_recorded_action_and_object_type_is_named_in_both_languages(self) -> None:
+        from smartunion import i18n
+        from smartunion.web.console.audit import LABELLED_ACTIONS, OBJECT_TYPES
+
+        actions, types, patterns = _recorded_actions_and_types()
+        assert {"privacy.requests_view", "keys.rotate.start", "keys.rotate.done"} <= actions
+        assert actions - set(LABELLED_ACTIONS) == set()
+        assert types - set(OBJECT_TYPES) == set()
+        # The one f-string action: privacy.{kind}_request, kinds from the portal form.
+        assert patterns == ["f'privacy.{kind}_request'"]
+        for lang in ("zh-CN", "en"):
+            texts = i18n.catalog(lang)
+            missing = [a for a in LABELLED_ACTIONS if f"audit.action.{a}" not in texts]
+            missing += [o for o in OBJECT_TYPES if f"audit.object.{o}" not in texts]
+            assert missing == [], lang
+
+    def test_details_read_as_text(self) -> None:
+        from smartunion import i18n
+        from smartunion.web.console.audit import detail_items
+
+        t = i18n.translator("zh-CN")
+        items = detail_items(
+            t,
+            "user.role_change",
+            {"from": "staff", "to": "org_admin", "fields": ["id_number", "phone"], "x": True},
+        )
+        assert ("原角色", "工作人员") in items
+        assert ("新角色", "组织管理员") in items
+        assert ("字段", "公民身份号码、手机号码") in items
+        assert ("x", "是") in items
+        assert detail_items(t, "member.list", {}) == []
+
+
+class TestAuditPage:
+    def test_action_filter_is_a_list_of_named_actions(
+        self, client: TestClient, world: World
+    ) -> None:
+        login_as(client, world, "auditor")
+        r = client.get("/console/audit", params={"action": "keys.rotate.done"})
+        assert r.status_code == 200
+        assert '<select name="action"' in r.text
+        assert '<option value="keys.rotate.done" selected>' in r.text
+        assert '<option value="member.">' in r.text  # a whole group at once
+        assert "完成密钥轮换" in r.text
+        assert '<select name="object_type"' in r.text
+
+    def test_guard_suspension_is_shown_as_done_by_the_guard(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        db.sessionmaker.kw["info"]["guard_policy"] = GuardPolicy(min_normal_daily=0, hard_margin=0)
+        login_as(client, world, "staff_a")
+        assert client.get("/console/members").status_code == 403
+        db.sessionmaker.kw["info"]["guard_policy"] = GuardPolicy()
+        login_as(client, world, "auditor")
+        r = client.get("/console/audit", params={"action": "security.suspend"})
+        assert r.status_code == 200
+        row = re.search(r"<tr>\s*<td class=\"num mono\">.*?</tr>", r.text, re.S)
+        assert row is not None
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+        actor, obj = cells[2], cells[5]
+        assert "内部访问监测" in actor
+        assert "staff_a" not in actor
+        assert "staff_a" in obj
+        assert "账号" in obj
+        # Details as words, not JSON.
+        assert "{&#34;" not in row.group(0)
+        assert '{"' not in row.group(0)
+        assert "原因" in row.group(0)
+
+    def test_alert_cards_say_what_happened(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        db.sessionmaker.kw["info"]["guard_policy"] = GuardPolicy(min_normal_daily=0, hard_margin=0)
+        login_as(client, world, "staff_a")
+        assert client.get("/console/members").status_code == 403
+        db.sessionmaker.kw["info"]["guard_policy"] = GuardPolicy()
+        login_as(client, world, "officer")
+        r = client.get("/console/security/alerts")
+        assert r.status_code == 200
+        assert '"today"' not in r.text
+        assert "&#34;today&#34;" not in r.text
+        assert re.search(r"今日读取会员记录 \d+ 条，远超其正常量 \d+ 条", r.text)
+        client.cookies.set("lang", "en")
+        r = client.get("/console/security/alerts")
+        assert re.search(r"Read \d+ member records today, far above their normal \d+", r.text)

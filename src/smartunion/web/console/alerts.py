@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from smartunion.security import alerts
+from smartunion.security.models import SecurityAlert
 from smartunion.security.permissions import Permission
 from smartunion.web.deps import DbSession
 from smartunion.web.pagekit import (
@@ -18,7 +19,6 @@ from smartunion.web.pagekit import (
     Page,
     RecordId,
     caller,
-    compact_json,
     opt_int,
     page_router,
     query_url,
@@ -31,6 +31,17 @@ router = page_router()
 
 def alert_kind_label(page: Page, kind: str) -> str:
     return page.t(f"alerts.kind.{kind}") if kind in ALERT_KINDS else kind
+
+
+def alert_text(page: Page, alert: SecurityAlert) -> str:
+    """What happened, in a sentence of the page's language ("alerts.say.<kind>" filled with
+    the alert's numbers); the guard's stored message when the numbers are not all there."""
+    details = alert.details or {}
+    if alert.kind in ALERT_KINDS:
+        text = page.t(f"alerts.say.{alert.kind}", **details)
+        if "{" not in text:  # every placeholder filled
+            return text
+    return alert.message
 
 
 def _alerts_page(
@@ -53,7 +64,7 @@ def _alerts_page(
                 "alert": a,
                 "username": username,
                 "kind": alert_kind_label(page, a.kind),
-                "details": compact_json(a.details),
+                "text": alert_text(page, a),
             }
             for a, username in rows
         ],

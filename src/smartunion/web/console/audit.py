@@ -14,6 +14,7 @@ from fastapi import Form, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from smartunion import i18n
 from smartunion.security import audit, audit_search
 from smartunion.security.models import AuditEvent
 from smartunion.security.permissions import Permission, Role
@@ -24,7 +25,6 @@ from smartunion.web.pagekit import (
     Page,
     Pager,
     caller,
-    compact_json,
     local_time,
     page_number,
     page_router,
@@ -33,7 +33,8 @@ from smartunion.web.pagekit import (
 
 router = page_router()
 
-# Actions that have a label in the catalogs ("audit.action.<action>"); others show raw.
+# Every action the code records, each named in the catalogs ("audit.action.<action>");
+# tests/web/test_console_pages.py reads the source and fails when one is missing here.
 LABELLED_ACTIONS = (
     "audit.verify",
     "audit.view",
@@ -50,6 +51,8 @@ LABELLED_ACTIONS = (
     "export.download",
     "export.reject",
     "export.request",
+    "keys.rotate.done",
+    "keys.rotate.start",
     "member.anonymise",
     "member.create",
     "member.list",
@@ -64,6 +67,7 @@ LABELLED_ACTIONS = (
     "privacy.deletion_request",
     "privacy.purge",
     "privacy.request_resolve",
+    "privacy.requests_view",
     "security.alert",
     "security.alert_resolve",
     "security.suspend",
@@ -75,8 +79,28 @@ LABELLED_ACTIONS = (
     "user.list",
     "user.role_change",
 )
+# The action filter's groups: the part before the first dot ("audit.group.<prefix>").
+ACTION_GROUPS = tuple(dict.fromkeys(a.split(".", 1)[0] for a in LABELLED_ACTIONS))
+# Object types the code records ("audit.object.<type>").
+OBJECT_TYPES = (
+    "alert",
+    "audit",
+    "backup",
+    "enterprise",
+    "export",
+    "keys",
+    "member",
+    "org",
+    "stats",
+    "subject_request",
+    "user",
+)
+# Events the insider-leak guard writes in the name of the user it watches: shown as done
+# by the guard to that user, not by the user.
+GUARD_ACTIONS = frozenset({"security.alert", "security.suspend"})
 OUTCOMES = ("ok", "failed", "denied", "otp_needed", "enrol_needed")
 FILTER_MAX = 64
+MAX_LISTED_IDS = 10
 
 
 def action_label(page: Page, action: str) -> str:
@@ -84,36 +108,128 @@ def action_label(page: Page, action: str) -> str:
     return page.t(key) if page.t.has(key) else action
 
 
+def object_label(t: i18n.Translator, object_type: str) -> str:
+    key = f"audit.object.{object_type}"
+    return t(key) if t.has(key) else object_type
+
+
 def role_label(page: Page, value: str) -> str:
+    return _role(page.t, value)
+
+
+def _role(t: i18n.Translator, value: str) -> str:
     try:
-        return page.t.enum(Role(value))
+        return t.enum(Role(value))
     except ValueError:
         return value or "—"
+
+
+def _label(t: i18n.Translator, prefix: str, value: str) -> str:
+    key = f"{prefix}.{value}"
+    return t(key) if t.has(key) else value
+
+
+def _value(t: i18n.Translator, action: str, key: str, value: Any) -> str:
+    """One detail value as words: labels for codes, 是/否 for flags, lists joined."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return t("common.yes") if value else t("common.no")
+    if isinstance(value, dict):
+        return "；".join(f"{k}：{v}" for k, v in detail_items(t, action, value))
+    if isinstance(value, list):
+        if key == "ids":
+            shown = "、".join(f"#{v}" for v in value[:MAX_LISTED_IDS])
+            more = len(value) - MAX_LISTED_IDS
+            return shown + (t("audit.detail.more", n=more) if more > 0 else "")
+        return "、".join(_value(t, action, key, v) for v in value) or "—"
+    text = str(value)
+    if key in ("fields", "field", "by"):
+        return _label(t, "field", text)
+    if key == "role" or (action == "user.role_change" and key in ("from", "to")):
+        return _role(t, text)
+    if key == "severity":
+        return _label(t, "alerts.severity", text)
+    if key == "kind" and action == "security.alert":
+        return _label(t, "alerts.kind", text)
+    if key == "kind" and action.startswith("privacy."):
+        return _label(t, "privacy.kind", text)
+    if key == "purpose":
+        return _label(t, "privacy.purpose", text)
+    if key == "action":
+        return _label(t, "audit.action", text)
+    if key == "object_type":
+        return object_label(t, text)
+    return text
+
+
+def detail_items(t: i18n.Translator, action: str, details: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's details as (label, text) pairs in the page's language, not as JSON."""
+    items = []
+    for key in sorted(details or {}):
+        if action == "user.role_change" and key in ("from", "to"):
+            label = t(f"audit.detail.role_{key}")
+        else:
+            label = _label(t, "audit.detail", key)
+        items.append((label, _value(t, action, key, details[key])))
+    return items
 
 
 @dataclass(frozen=True)
 class AuditRow:
     event: AuditEvent
     time: str
+    actor: str
+    by_guard: bool
     role: str
     action: str
+    object: str
     outcome: str
-    details: str
+    details: list[tuple[str, str]]
+
+
+def _object_text(t: i18n.Translator, e: AuditEvent, *, by_guard: bool) -> str:
+    if not e.object_type:
+        return "—"
+    text = object_label(t, e.object_type)
+    if by_guard and e.actor_username:
+        text = f"{text} {e.actor_username}"  # the user the guard stopped
+    return f"{text} #{e.object_id}" if e.object_id else text
 
 
 def _rows(page: Page, events: list[AuditEvent]) -> list[AuditRow]:
     t = page.t
-    return [
-        AuditRow(
-            event=e,
-            time=local_time(e.occurred_at),
-            role=role_label(page, e.actor_role),
-            action=action_label(page, e.action),
-            outcome=t(f"audit.outcome.{e.outcome}") if e.outcome in OUTCOMES else e.outcome,
-            details=compact_json(e.details),
+    rows = []
+    for e in events:
+        by_guard = e.action in GUARD_ACTIONS
+        rows.append(
+            AuditRow(
+                event=e,
+                time=local_time(e.occurred_at),
+                actor=t("audit.actor.guard") if by_guard else (e.actor_username or "—"),
+                by_guard=by_guard,
+                role=t("audit.actor.system") if by_guard else role_label(page, e.actor_role),
+                action=action_label(page, e.action),
+                object=_object_text(t, e, by_guard=by_guard),
+                outcome=t(f"audit.outcome.{e.outcome}") if e.outcome in OUTCOMES else e.outcome,
+                details=detail_items(t, e.action, e.details or {}),
+            )
         )
-        for e in events
-    ]
+    return rows
+
+
+def _action_choices(page: Page) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The action filter's list: per group, "all of the group" and then each action."""
+    t = page.t
+    groups = []
+    for group in ACTION_GROUPS:
+        name = _label(t, "audit.group", group)
+        choices = [(f"{group}.", t("audit.f.all_of", group=name))]
+        choices += [
+            (a, action_label(page, a)) for a in LABELLED_ACTIONS if a.startswith(group + ".")
+        ]
+        groups.append((name, choices))
+    return groups
 
 
 def _date(value: str) -> dt.date | None:
@@ -161,7 +277,9 @@ def _audit_page(
         params=params,
         pager=Pager("/console/audit", params, query.page, query.size, total),
         page_sizes=PAGE_SIZES,
-        actions=[(a, action_label(page, a)) for a in LABELLED_ACTIONS],
+        action_groups=_action_choices(page),
+        object_types=[(o, object_label(page.t, o)) for o in OBJECT_TYPES],
+        known_actions={*LABELLED_ACTIONS, *(f"{g}." for g in ACTION_GROUPS)},
         verify=verify,
         nav="audit",
     )
