@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import stat
@@ -65,9 +66,10 @@ class TestSmallExport:
         r = client.get(f"/api/v1/exports/{request['id']}/download", headers=world.auth("staff_a"))
         assert r.status_code == 200
         rows = _csv_rows(r.content)
-        assert request["uid"] in rows[0][0]
-        assert "staff_a" in rows[0][0]
-        assert rows[1][:3] == ["会员编号", "姓名", "性别"]
+        # The header is the first row; the watermark stays out of the data (issue 9 #13).
+        assert rows[0][:3] == ["会员编号", "姓名", "性别"]
+        assert request["uid"] not in r.content.decode("utf-8-sig")
+        assert request["uid"] in r.headers["content-disposition"]
         text = r.content.decode("utf-8-sig")
         assert world.id_a not in text
         assert world.phone_a not in text
@@ -78,7 +80,7 @@ class TestSmallExport:
             event = s.scalar(select(AuditEvent).where(AuditEvent.action == "export.download"))
             assert event is not None
             assert event.details["sha256"] == r.headers["X-Export-SHA256"]
-            assert event.details["records"] == len(rows) - 2
+            assert event.details["records"] == len(rows) - 1
 
     def test_download_only_once(self, client: TestClient, world: World) -> None:
         request = _create(client, world)
@@ -96,16 +98,26 @@ class TestSmallExport:
         r = client.get(f"/api/v1/exports/{request['id']}/download", headers=world.auth("staff_a"))
         book = openpyxl.load_workbook(io.BytesIO(r.content))
         sheet = book.active
-        assert request["uid"] in str(sheet["A1"].value)
+        # Row 1 is the header (filters and pivot tables work); the watermark is in the
+        # document properties, the printed page header and the note sheet.
+        assert [c.value for c in sheet[1]][:3] == ["会员编号", "姓名", "性别"]
+        assert sheet.auto_filter.ref is not None
+        assert sheet.auto_filter.ref.startswith("A1:")
+        assert all(request["uid"] not in str(c.value) for row in sheet.iter_rows() for c in row)
         assert request["uid"] in (book.properties.description or "")
-        assert sheet["B2"].value == "姓名"
+        assert request["uid"] in (book.properties.title or "")
+        assert request["uid"] in sheet.oddHeader.left.text
+        note = book["说明"]
+        assert request["uid"] in str(note["A1"].value)
+        assert "staff_a" in str(note["A1"].value)
+        assert book.sheetnames[0] == sheet.title
         second = _create(client, world)
         r = client.get(
             f"/api/v1/exports/{second['id']}/download",
             params={"encoding": "gb18030"},
             headers=world.auth("staff_a"),
         )
-        assert _csv_rows(r.content, "gb18030")[1][1] == "姓名"
+        assert _csv_rows(r.content, "gb18030")[0][1] == "姓名"
 
 
 @pytest.fixture
@@ -217,8 +229,10 @@ class TestCli:
         assert result.exit_code == 0, result.output
         assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
         text = out.read_bytes().decode("utf-8-sig")
-        assert "staff_a" in text.splitlines()[0]
+        assert text.splitlines()[0].startswith("会员编号,姓名,")  # the header is row 1
+        assert "staff_a" not in text
         assert self.id_a not in text
+        assert hashlib.sha256(out.read_bytes()).hexdigest()[:16] in result.output
 
     def test_over_threshold_waits_for_approval(
         self, data_dir: Path, monkeypatch: pytest.MonkeyPatch
