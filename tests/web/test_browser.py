@@ -227,8 +227,11 @@ def test_member_portal_on_a_phone(live_app: LiveApp, browser: Browser, tmp_path:
     page.click("button[type=submit]")
     page.wait_for_url("**/m/")
     content = page.content()
-    assert "张*丰" in content
+    # Their own name on their own card, whole; ID number and phone stay masked.
+    assert page.locator(".m-membercard-name").inner_text() == "张三丰"
+    assert "张*丰" not in content
     assert live_app.id_a not in content
+    assert live_app.phone_a not in content
     # Nothing wider than the phone: no sideways scrolling.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375

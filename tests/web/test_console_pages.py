@@ -207,3 +207,22 @@ class TestAuditPage:
         client.cookies.set("lang", "en")
         r = client.get("/console/security/alerts")
         assert re.search(r"Read \d+ member records today, far above their normal \d+", r.text)
+
+
+class TestOwnCard:
+    """Item 14: a member sees their own name whole; staff and others still see it masked."""
+
+    def test_api_me_has_the_own_name_whole(self, client: TestClient, world: World) -> None:
+        r = client.get("/api/v1/me/profile", headers=world.auth("member_a"))
+        assert r.status_code == 200
+        body = r.json()
+        assert body["name"] == "张三丰"
+        assert body["id_number"] != world.id_a
+        assert "*" in body["id_number"]
+
+    def test_staff_still_see_the_name_masked(self, client: TestClient, world: World) -> None:
+        r = client.get(f"/api/v1/members/{world.member_a.id}", headers=world.auth("staff_a"))
+        assert r.json()["name"] == "张*丰"
+        login_as(client, world, "staff_a")
+        page = client.get(f"/console/members/{world.member_a.id}").text
+        assert "张三丰" not in page

@@ -235,10 +235,15 @@ def get_member(
 def get_self(
     session: Session, principal: Principal, crypto: FieldCrypto, *, client_ip: str = ""
 ) -> schemas.Member:
+    """The caller's own record. Their own name is no secret to them, so it comes whole;
+    ID number, phone and birth date stay masked on screen (the member's data download
+    has them in full, PIPL art. 45)."""
     principal.require(Permission.SELF_READ)
     if principal.member_id is None:
         raise NotFound("member")
-    return get_member(session, principal, crypto, principal.member_id, client_ip=client_ip)
+    member = _get(session, principal, principal.member_id, client_ip)
+    out = serve_detail(session, principal, crypto, member, client_ip=client_ip)
+    return out.model_copy(update={"name": member.name})
 
 
 def _one_reveal_at_a_time(session: Session, principal: Principal) -> None:
