@@ -340,3 +340,32 @@ def test_auditor_filters_the_trail_from_a_list(
     _keep(page, tmp_path, "su-console-audit.png")
     context.close()
     assert errors == []
+
+
+def test_member_reads_and_prints_their_data(
+    live_app: LiveApp, browser: Browser, tmp_path: Path
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/m/login")
+    page.fill("input[name=username]", "member_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/m/")
+    page.goto(f"{live_app.base_url}/m/privacy")
+    page.click("button[name=view][value=page]")
+    page.wait_for_selector("h1:has-text('我的个人信息')")
+    assert live_app.id_a in page.content()
+    assert page.locator(".m-list dt", has_text="公民身份号码").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    _keep(page, tmp_path, "su-member-data.png")
+    # Printed: no header, footer or buttons; the data stays.
+    page.emulate_media(media="print")
+    assert not page.locator(".m-header").is_visible()
+    assert not page.locator("[data-print]").is_visible()
+    assert page.locator(".m-list").first.is_visible()
+    context.close()
+    assert errors == []

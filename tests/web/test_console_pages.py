@@ -226,3 +226,67 @@ class TestOwnCard:
         login_as(client, world, "staff_a")
         page = client.get(f"/console/members/{world.member_a.id}").text
         assert "张三丰" not in page
+
+
+class TestMyDataPage:
+    """Item 12: the member's data download as a readable, printable page beside the JSON."""
+
+    def _csrf(self, client: TestClient) -> str:
+        r = client.get("/m/privacy")
+        assert r.status_code == 200
+        match = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert match
+        return match.group(1)
+
+    def test_readable_page_in_chinese(self, client: TestClient, world: World, db: Database) -> None:
+        login_as(client, world, "member_a")
+        client.get("/m/")  # a read of their record, to appear in the access log
+        token = self._csrf(client)
+        r = client.post("/m/privacy/data", data={"view": "page", "csrf_token": token})
+        assert r.status_code == 200
+        assert "text/html" in r.headers["content-type"]
+        assert r.headers["cache-control"] == "no-store"
+        text = r.text
+        assert "我的个人信息" in text
+        assert "公民身份号码" in text
+        assert world.id_a in text  # theirs, in full
+        assert world.phone_a in text
+        assert "张三丰" in text
+        assert "<dd>男</dd>" in text  # a label, not the code "M"
+        assert "查看会员详情" in text  # the access log in words
+        assert "member.read" not in text
+        assert "会员</td>" in text  # by role, not by name
+        assert "data-print" in text
+        with db.session() as s:
+            from sqlalchemy import select
+
+            from smartunion.security.models import AuditEvent
+
+            events = s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "member.self_export")
+            ).all()
+            assert len(events) == 1
+
+    def test_json_stays_as_it_was(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "member_a")
+        token = self._csrf(client)
+        for data in ({"csrf_token": token}, {"view": "json", "csrf_token": token}):
+            r = client.post("/m/privacy/data", data=data)
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("application/json")
+            assert r.json()["profile"]["id_number"] == world.id_a
+
+    def test_needs_the_csrf_token(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "member_a")
+        self._csrf(client)
+        r = client.post("/m/privacy/data", data={"view": "page"})
+        assert r.status_code == 403
+        assert world.id_a not in r.text
+
+    def test_english(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "member_a")
+        client.cookies.set("lang", "en")
+        token = self._csrf(client)
+        r = client.post("/m/privacy/data", data={"view": "page", "csrf_token": token})
+        assert "My personal data" in r.text
+        assert "Citizen ID number" in r.text or "ID number" in r.text

@@ -1,10 +1,13 @@
 """Labels for domain values shown on both console and portal pages (personal-data fields,
-consent purposes), looked up in the language catalogs with a readable fallback.
+consent purposes, audit actions, roles), looked up in the language catalogs with a
+readable fallback.
 """
 
 from __future__ import annotations
 
+from smartunion import i18n
 from smartunion.privacy.register import Purpose
+from smartunion.security.permissions import Role
 from smartunion.web.pagekit import Page
 
 
@@ -20,3 +23,16 @@ def field_label(page: Page, field: str) -> str:
 def purpose_title(page: Page, purpose: Purpose) -> str:
     key = f"privacy.purpose.{purpose.key}"
     return page.t(key) if page.t.has(key) else purpose.title
+
+
+def action_label(t: i18n.Translator, action: str) -> str:
+    """An audit action ("member.read") in words; the code itself if it has no name."""
+    key = f"audit.action.{action}"
+    return t(key) if t.has(key) else action
+
+
+def role_label(t: i18n.Translator, value: str) -> str:
+    try:
+        return t.enum(Role(value))
+    except ValueError:
+        return value or "—"

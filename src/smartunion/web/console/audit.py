@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from smartunion import i18n
 from smartunion.security import audit, audit_search
 from smartunion.security.models import AuditEvent
-from smartunion.security.permissions import Permission, Role
+from smartunion.security.permissions import Permission
 from smartunion.web.deps import ClientIp, DbSession
+from smartunion.web.labels import action_label, role_label
 from smartunion.web.pagekit import (
     PAGE_SIZES,
     ConsolePage,
@@ -103,25 +104,9 @@ FILTER_MAX = 64
 MAX_LISTED_IDS = 10
 
 
-def action_label(page: Page, action: str) -> str:
-    key = f"audit.action.{action}"
-    return page.t(key) if page.t.has(key) else action
-
-
 def object_label(t: i18n.Translator, object_type: str) -> str:
     key = f"audit.object.{object_type}"
     return t(key) if t.has(key) else object_type
-
-
-def role_label(page: Page, value: str) -> str:
-    return _role(page.t, value)
-
-
-def _role(t: i18n.Translator, value: str) -> str:
-    try:
-        return t.enum(Role(value))
-    except ValueError:
-        return value or "—"
 
 
 def _label(t: i18n.Translator, prefix: str, value: str) -> str:
@@ -147,7 +132,7 @@ def _value(t: i18n.Translator, action: str, key: str, value: Any) -> str:
     if key in ("fields", "field", "by"):
         return _label(t, "field", text)
     if key == "role" or (action == "user.role_change" and key in ("from", "to")):
-        return _role(t, text)
+        return role_label(t, text)
     if key == "severity":
         return _label(t, "alerts.severity", text)
     if key == "kind" and action == "security.alert":
@@ -208,8 +193,8 @@ def _rows(page: Page, events: list[AuditEvent]) -> list[AuditRow]:
                 time=local_time(e.occurred_at),
                 actor=t("audit.actor.guard") if by_guard else (e.actor_username or "—"),
                 by_guard=by_guard,
-                role=t("audit.actor.system") if by_guard else role_label(page, e.actor_role),
-                action=action_label(page, e.action),
+                role=t("audit.actor.system") if by_guard else role_label(t, e.actor_role),
+                action=action_label(t, e.action),
                 object=_object_text(t, e, by_guard=by_guard),
                 outcome=t(f"audit.outcome.{e.outcome}") if e.outcome in OUTCOMES else e.outcome,
                 details=detail_items(t, e.action, e.details or {}),
@@ -225,9 +210,7 @@ def _action_choices(page: Page) -> list[tuple[str, list[tuple[str, str]]]]:
     for group in ACTION_GROUPS:
         name = _label(t, "audit.group", group)
         choices = [(f"{group}.", t("audit.f.all_of", group=name))]
-        choices += [
-            (a, action_label(page, a)) for a in LABELLED_ACTIONS if a.startswith(group + ".")
-        ]
+        choices += [(a, action_label(t, a)) for a in LABELLED_ACTIONS if a.startswith(group + ".")]
         groups.append((name, choices))
     return groups
 

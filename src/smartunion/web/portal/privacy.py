@@ -1,28 +1,36 @@
 """Personal-information rights in the member portal (``/m/privacy``), over
-:mod:`smartunion.privacy.service`: consents (grant / withdraw), "download my data" (the only
-page response in the whole application that carries the member's own ID number and phone in
-plaintext — it is theirs, PIPL 第四十五条), correction and deletion requests and their status.
+:mod:`smartunion.privacy.service`: consents (grant / withdraw), "my data" as a JSON file or a
+printable page (the only responses in the whole application that carry the member's own ID
+number and phone in plaintext — they are theirs, PIPL 第四十五条), correction and deletion
+requests and their status.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import Form, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from smartunion import i18n
 from smartunion.errors import Conflict
-from smartunion.members.models import ConsentRecord
+from smartunion.members.models import (
+    ConsentRecord,
+    Education,
+    EmploymentForm,
+    Gender,
+    MemberStatus,
+    SkillLevel,
+)
 from smartunion.privacy import service as privacy
 from smartunion.privacy.register import PURPOSES, Purpose
 from smartunion.web.deps import Crypto, DbSession
-from smartunion.web.labels import (
-    field_label,
-    purpose_title,
-)
+from smartunion.web.labels import action_label, field_label, purpose_title, role_label
 from smartunion.web.pagekit import (
     Page,
     PortalPage,
@@ -145,17 +153,95 @@ def consent_withdraw(
     return RedirectResponse("/m/privacy?done=withdrawn", status_code=303)
 
 
+# The profile of a data download, in the order a person reads it: key, and the enum whose
+# label shows the stored code (None: the value is shown as it is).
+PROFILE_FIELDS: tuple[tuple[str, str, type[StrEnum] | None], ...] = (
+    ("member_no", "field.member_no", None),
+    ("name", "field.name", None),
+    ("gender", "field.gender", Gender),
+    ("birth_date", "field.birth_date", None),
+    ("id_number", "field.id_number", None),
+    ("phone", "field.phone", None),
+    ("ethnicity", "field.ethnicity", None),
+    ("education", "field.education", Education),
+    ("union", "field.org", None),
+    ("employer", "field.enterprise", None),
+    ("occupation", "field.occupation", None),
+    ("skill_level", "field.skill_level", SkillLevel),
+    ("employment_form", "field.employment_form", EmploymentForm),
+    ("join_date", "field.join_date", None),
+    ("status", "field.status", MemberStatus),
+)
+
+
+def _when(value: str | None) -> str:
+    return local_time(dt.datetime.fromisoformat(value), "%Y-%m-%d %H:%M") if value else ""
+
+
+def _profile_rows(t: i18n.Translator, profile: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for key, label, enum in PROFILE_FIELDS:
+        value = profile.get(key)
+        if enum is not None and value:
+            try:
+                text = t.enum(enum(value))
+            except ValueError:
+                text = str(value)
+        else:
+            text = str(value) if value not in (None, "") else "—"
+        rows.append((t(label), text))
+    return rows
+
+
+def _data_page(page: Page, data: dict[str, Any]) -> Response:
+    """The same content as the JSON file, for a person: labels and values in words."""
+    t = page.t
+    consents = [
+        {
+            "title": purpose_title(page, PURPOSES[c["purpose"]])
+            if c["purpose"] in PURPOSES
+            else c["purpose"],
+            "version": c["version"],
+            "granted": _when(c["granted_at"]),
+            "withdrawn": _when(c["withdrawn_at"]),
+        }
+        for c in data["consents"]
+    ]
+    access = [
+        {
+            "at": _when(e["at"]),
+            "action": action_label(t, e["action"]),
+            "by": role_label(t, e["by_role"]),
+        }
+        for e in data["access_log"]
+    ]
+    response = page.render(
+        "portal/my_data.html",
+        profile=_profile_rows(t, data["profile"]),
+        consents=consents,
+        access=access,
+        made_at=local_time(dt.datetime.now(dt.UTC), "%Y-%m-%d %H:%M"),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @router.post("/m/privacy/data")
 def my_data_download(
     page: PortalPage,
     session: DbSession,
     crypto: Crypto,
+    view: Annotated[str, Form(max_length=8)] = "json",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """Everything held about the member, as a JSON file (a POST: it is audited and it is
-    plaintext, so no other site may make the browser fetch it)."""
+    """Everything held about the member: a JSON file, or (``view=page``) the same as a
+    readable, printable page. A POST either way: it is audited and it is plaintext, so no
+    other site may make the browser fetch it."""
     page.check_csrf(csrf_token)
-    body = json.dumps(privacy.my_data(session, caller(page), crypto), ensure_ascii=False, indent=2)
+    data = privacy.my_data(session, caller(page), crypto)
+    if view == "page":
+        return _data_page(page, data)
+    body = json.dumps(data, ensure_ascii=False, indent=2)
     return Response(
         content=body.encode(),
         media_type="application/json",

@@ -2,7 +2,8 @@
    (CSP allows scripts from 'self' only; nothing here is inline).
    1. Organisation tree: expand a node in place by fetching its children as an HTML
       fragment (/console/orgs/{id}/children) instead of reloading the page.
-   2. Table rows with data-href open their record when clicked anywhere in the row. */
+   2. Table rows with data-href open their record when clicked anywhere in the row.
+   3. A button with data-print opens the browser's print dialogue. */
 (function () {
   "use strict";
 
@@ -63,8 +64,13 @@
     }
   }
 
+  function onPrint(event) {
+    if (event.target.closest("[data-print]")) { window.print(); }
+  }
+
   document.addEventListener("click", function (event) {
     onToggle(event);
     onRowClick(event);
+    onPrint(event);
   });
 })();
