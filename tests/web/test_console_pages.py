@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from smartunion.db import Database
+from smartunion.security.crypto import FieldCrypto
 from smartunion.security.guard import GuardPolicy
 from tests.factories import World
 
@@ -290,3 +291,37 @@ class TestMyDataPage:
         r = client.post("/m/privacy/data", data={"view": "page", "csrf_token": token})
         assert "My personal data" in r.text
         assert "Citizen ID number" in r.text or "ID number" in r.text
+
+
+# ---------------------------------------------------------------------------------------
+# Item 9: the member list
+
+
+class TestMemberListTools:
+    def test_totals_have_thousands_separators_and_a_page_jump(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        from tests.factories import bulk_members
+
+        with db.session() as s:
+            bulk_members(s, crypto, world.union_a, world.ent_a, 1_030, "批")
+        login_as(client, world, "staff_a")
+        r = client.get("/console/members", params={"employment_form": "standard"})
+        assert r.status_code == 200
+        assert re.search(r"共 1,0\d\d 条", r.text)
+        assert 'class="pager-jump"' in r.text
+        # The jump form keeps the filters and the page size.
+        jump = r.text[r.text.index('class="pager-jump"') :]
+        jump = jump[: jump.index("</form>")]
+        assert 'name="employment_form" value="standard"' in jump
+        assert 'name="size" value="20"' in jump
+        assert 'name="page"' in jump
+        r = client.get("/console/members", params={"employment_form": "standard", "page": "50"})
+        assert 'aria-current="page">50<' in r.text
+
+    def test_thousands_filter(self) -> None:
+        from smartunion.web.pagekit import thousands
+
+        assert thousands(1234567) == "1,234,567"
+        assert thousands(999) == "999"
+        assert thousands(None) == "—"

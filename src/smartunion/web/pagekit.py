@@ -88,6 +88,11 @@ def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str
     return value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
+def thousands(value: int | None) -> str:
+    """1234567 → "1,234,567": totals are read at a glance (both languages group by 3)."""
+    return "—" if value is None else f"{value:,}"
+
+
 def compact_json(value: Any) -> str:
     """Audit details and the like on one line, Chinese kept readable."""
     if not value:
@@ -97,7 +102,7 @@ def compact_json(value: Any) -> str:
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals.update(version=__version__, Permission=Permission, Role=Role)
-templates.env.filters.update(local_time=local_time, compact_json=compact_json)
+templates.env.filters.update(local_time=local_time, compact_json=compact_json, thousands=thousands)
 
 E = TypeVar("E", bound=StrEnum)
 RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
@@ -408,6 +413,15 @@ class Pager:
 
     def url(self, page: int) -> str:
         return query_url(self.base, {**self.params, "page": page, "size": self.size})
+
+    @property
+    def hidden_fields(self) -> list[tuple[str, str]]:
+        """The list's filters and page size, for the "go to page" form to carry along."""
+        fields = [("size", str(self.size))]
+        for key, value in self.params.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            fields += [(key, str(v)) for v in values if v not in (None, "")]
+        return fields
 
     @property
     def window(self) -> list[int]:
