@@ -325,3 +325,132 @@ class TestMemberListTools:
         assert thousands(1234567) == "1,234,567"
         assert thousands(999) == "999"
         assert thousands(None) == "—"
+
+
+class TestMemberListFilters:
+    """Item 9: organisation, enterprise, gender, age band and industry filters, sorting."""
+
+    def _add_wang(self, db: Database, crypto: FieldCrypto, world: World) -> None:
+        import datetime as dt
+
+        from tests.factories import citizen_id, make_enterprise, make_member
+
+        with db.session() as s:
+            ent_c = make_enterprise(s, world.union_a, "太原机械厂", division="34")
+            wang = make_member(
+                s, crypto, world.union_a, ent_c, "王五", citizen_id("140105", "20000601", 246)
+            )
+            wang.join_date = dt.date(2024, 1, 1)
+
+    def _names(self, client: TestClient, **params: str) -> list[str]:
+        r = client.get("/console/members", params=params)
+        assert r.status_code == 200
+        return [n for n in ("张*丰", "王*") if n in r.text]
+
+    def test_each_filter_narrows_the_list(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        self._add_wang(db, crypto, world)
+        login_as(client, world, "staff_a")
+        assert self._names(client) == ["张*丰", "王*"]
+        assert self._names(client, gender="F") == ["王*"]
+        assert self._names(client, gender="M") == ["张*丰"]
+        assert self._names(client, age_band="36-45") == ["张*丰"]
+        assert self._names(client, age_band="26-35") == ["王*"]
+        assert self._names(client, age_band="56+") == []
+        assert self._names(client, industry="B") == ["张*丰"]  # a section: 06 coal mining
+        assert self._names(client, industry="34") == ["王*"]  # a division
+        assert self._names(client, industry="C") == ["王*"]
+        assert self._names(client, org_id=str(world.union_a.id)) == ["张*丰", "王*"]
+        assert self._names(client, enterprise_id=str(world.ent_a.id)) == ["张*丰"]
+        # Junk is "no filter", as for the other filters.
+        assert self._names(client, age_band="x", industry="ZZ", gender="?") == ["张*丰", "王*"]
+
+    def test_sorting(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        self._add_wang(db, crypto, world)
+        login_as(client, world, "staff_a")
+
+        def order(sort: str) -> list[str]:
+            text = client.get("/console/members", params={"sort": sort}).text
+            return sorted(("张*丰", "王*"), key=text.index)
+
+        assert order("join_desc") == ["王*", "张*丰"]
+        assert order("join_asc") == ["张*丰", "王*"]
+        assert order("name") == ["张*丰", "王*"]  # 张 U+5F20 sorts before 王 U+738B
+        r = client.get("/console/members", params={"sort": "join_desc"})
+        assert '<option value="join_desc" selected>' in r.text
+
+    def test_the_lists_offer_choices(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "staff_a")
+        r = client.get("/console/members")
+        assert '<select name="org_id">' in r.text
+        assert world.union_a.name in r.text
+        assert '<select name="enterprise_id">' not in r.text  # only once a union is chosen
+        assert '<option value="06">06 煤炭开采和洗选业</option>' in r.text
+        r = client.get("/console/members", params={"org_id": str(world.union_a.id)})
+        assert '<select name="enterprise_id">' in r.text
+        assert f'<option value="{world.ent_a.id}">{world.ent_a.name}</option>' in r.text
+
+    def test_the_list_is_audited_with_its_filters(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        from sqlalchemy import select
+
+        from smartunion.security.models import AuditEvent
+
+        login_as(client, world, "staff_a")
+        client.get("/console/members", params={"gender": "M", "age_band": "36-45", "industry": "B"})
+        with db.session() as s:
+            event = s.scalars(select(AuditEvent).where(AuditEvent.action == "member.list")).all()[
+                -1
+            ]
+        assert event.details["filters"] == {"gender": "M", "age_band": "36-45", "industry": "B"}
+
+    def test_an_export_carries_the_new_filters(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        from sqlalchemy import select
+
+        from smartunion.security.models import ExportRequest
+
+        login_as(client, world, "staff_a")
+        r = client.get("/console/members", params={"gender": "M", "industry": "B"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert token
+        assert '<input type="hidden" name="gender" value="M">' in r.text
+        r = client.post(
+            "/console/exports",
+            data={
+                "org_id": str(world.union_a.id),
+                "gender": "M",
+                "age_band": "36-45",
+                "industry": "B",
+                "format": "csv",
+                "csrf_token": token.group(1),
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        with db.session() as s:
+            request = s.scalars(select(ExportRequest).order_by(ExportRequest.id.desc())).first()
+        assert request is not None
+        assert request.filters == {"gender": "M", "age_band": "36-45", "industry": "B"}
+        assert request.record_count == 1
+
+
+def test_birth_range_of_an_age_band() -> None:
+    import datetime as dt
+
+    from smartunion.errors import InvalidInput
+    from smartunion.members import service
+
+    today = dt.date(2026, 12, 1)
+    assert service.birth_range("26-35", today) == (dt.date(1990, 12, 1), dt.date(2000, 12, 1))
+    assert service.birth_range("56+", today) == (None, dt.date(1970, 12, 1))
+    assert service.birth_range("26-35", dt.date(2028, 2, 29))[1] == dt.date(2002, 2, 28)
+    with pytest.raises(InvalidInput):
+        service.member_filter(age_band="99-100")
+    with pytest.raises(InvalidInput):
+        service.member_filter(industry="ZZ")

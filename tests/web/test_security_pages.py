@@ -321,7 +321,7 @@ class TestAuditPage:
         r = client.get("/console/audit", params={"action": "member.", "actor": "staff_a"})
         assert r.status_code == 200
         assert "查看会员详情" in r.text  # the label of member.read
-        assert f"member #{world.member_a.id}" in r.text
+        assert f"会员 #{world.member_a.id}" in r.text  # the object type, named
         assert "工作人员" in r.text  # the actor's role, translated
         (event,) = [e for e in audit_events(db, "member.read")]
         shanghai = event.occurred_at.astimezone(dt.timezone(dt.timedelta(hours=8)))

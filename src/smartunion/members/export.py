@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from smartunion.errors import InvalidInput
 from smartunion.i18n import Translator, translator
 from smartunion.members import repository as repo
-from smartunion.members.models import EmploymentForm, Member, MemberStatus
-from smartunion.members.service import ID_FIELD, PHONE_FIELD, search_filter
+from smartunion.members.models import EmploymentForm, Gender, Member, MemberStatus
+from smartunion.members.service import ID_FIELD, PHONE_FIELD, narrowing, search_filter
 from smartunion.orgs.models import UnionOrg
 from smartunion.security import identifiers
 from smartunion.security.crypto import FieldCrypto
@@ -37,7 +37,16 @@ _COLUMNS = [
     ("join_date", "入会日期", "Joined"),
     ("status", "会籍状态", "Status"),
 ]
-_FILTER_KEYS = {"q", "lookup", "enterprise_id", "employment_form", "status"}
+_FILTER_KEYS = {
+    "q",
+    "lookup",
+    "enterprise_id",
+    "employment_form",
+    "status",
+    "gender",
+    "age_band",
+    "industry",
+}
 _LOOKUP_FIELDS = {"id_number": ID_FIELD, "phone": PHONE_FIELD}
 
 
@@ -79,17 +88,24 @@ def _filter(org: UnionOrg, filters: dict[str, Any]) -> repo.MemberFilter:
         )
     form = filters.get("employment_form")
     status = filters.get("status")
+    gender = filters.get("gender")
     lookup = _lookup(filters["lookup"]) if "lookup" in filters else {}
     try:
         return repo.MemberFilter(
-            **lookup,
+            id_number_bidx=lookup.get("id_number_bidx", ()),
+            phone_bidx=lookup.get("phone_bidx", ()),
             q=filters.get("q"),
             org_path=org.path,
             enterprise_id=filters.get("enterprise_id"),
             employment_form=EmploymentForm(form) if form else None,
             status=MemberStatus(status) if status else None,
+            **narrowing(
+                gender=Gender(gender) if gender else None,
+                age_band=filters.get("age_band") or None,
+                industry=filters.get("industry") or None,
+            ),
         )
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidInput("filters", str(exc)) from None
 
 

@@ -24,6 +24,7 @@ from smartunion.members.models import (
 )
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
+from smartunion.reference import industries
 from smartunion.security import audit, guard, identifiers, probes
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.masking import mask_birth_date, mask_id_number, mask_name, mask_phone
@@ -169,6 +170,59 @@ def search_filter(crypto: FieldCrypto, q: str | None, **narrow: Any) -> repo.Mem
     return repo.MemberFilter(phone_bidx=tuple(crypto.blind_indexes(value, PHONE_FIELD)), **narrow)
 
 
+# Age bands of the member list, the same as the statistics' (stats.members.AGE_BANDS).
+AGE_BANDS: dict[str, tuple[int, int | None]] = {
+    "16-25": (16, 25),
+    "26-35": (26, 35),
+    "36-45": (36, 45),
+    "46-55": (46, 55),
+    "56+": (56, None),
+}
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a common year
+        return day.replace(year=day.year - years, day=28)
+
+
+def birth_range(band: str, today: dt.date | None = None) -> tuple[dt.date | None, dt.date]:
+    """(born after, born on or before) for the ages of ``band`` today."""
+    today = today or dt.date.today()
+    lo, hi = AGE_BANDS[band]
+    after = _years_before(today, hi + 1) if hi is not None else None
+    return after, _years_before(today, lo)
+
+
+def industry_divisions(code: str) -> tuple[str, ...]:
+    """A GB/T 4754 section letter ("B") or division ("06") as the divisions it covers."""
+    if industries.section(code) is not None:
+        return tuple(d.code for d in industries.divisions() if d.section == code)
+    if industries.is_division_code(code):
+        return (code,)
+    raise InvalidInput("industry", f"not a GB/T 4754-2017 section or division: {code!r}")
+
+
+def narrowing(
+    *,
+    gender: Gender | None = None,
+    age_band: str | None = None,
+    industry: str | None = None,
+) -> dict[str, Any]:
+    """The list's gender, age band and industry as repository filter fields (for
+    :func:`search_filter`'s ``narrow``; the export dataset uses it too)."""
+    if age_band is not None and age_band not in AGE_BANDS:
+        raise InvalidInput("age_band", f"unknown age band {age_band!r}; known: {list(AGE_BANDS)}")
+    born_after, born_by = birth_range(age_band) if age_band else (None, None)
+    return {
+        "gender": gender,
+        "born_after": born_after,
+        "born_by": born_by,
+        "industry_divisions": industry_divisions(industry) if industry else None,
+    }
+
+
 def list_members(
     session: Session,
     principal: Principal,
@@ -179,6 +233,10 @@ def list_members(
     enterprise_id: int | None = None,
     employment_form: EmploymentForm | None = None,
     status: MemberStatus | None = None,
+    gender: Gender | None = None,
+    age_band: str | None = None,
+    industry: str | None = None,
+    sort: repo.MemberSort = "id",
     page: int = 1,
     size: int = 20,
     client_ip: str = "",
@@ -192,8 +250,11 @@ def list_members(
         enterprise_id=enterprise_id,
         employment_form=employment_form,
         status=status,
+        **narrowing(gender=gender, age_band=age_band, industry=industry),
     )
-    rows, total = repo.search(session, principal, where, offset=(page - 1) * size, limit=size)
+    rows, total = repo.search(
+        session, principal, where, offset=(page - 1) * size, limit=size, sort=sort
+    )
     filters: dict[str, Any] = {
         k: v
         for k, v in {
@@ -203,6 +264,10 @@ def list_members(
             "enterprise_id": enterprise_id,
             "employment_form": employment_form,
             "status": status,
+            "gender": gender,
+            "age_band": age_band,
+            "industry": industry,
+            "sort": sort if sort != "id" else None,
         }.items()
         if v is not None
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from smartunion import i18n
 from smartunion.privacy.register import Purpose
+from smartunion.reference import industries
 from smartunion.security.permissions import Role
 from smartunion.web.pagekit import Page
 
@@ -36,3 +37,9 @@ def role_label(t: i18n.Translator, value: str) -> str:
         return t.enum(Role(value))
     except ValueError:
         return value or "—"
+
+
+def industry_label(code: str) -> str:
+    """A GB/T 4754-2017 section ("B 采矿业") or division ("06 煤炭开采和洗选业") by its code."""
+    found = industries.section(code) or industries.division(code)
+    return f"{code} {found.name}" if found else code

@@ -22,7 +22,7 @@ import smartunion.datasets  # noqa: F401  (registers the member dataset with the
 from smartunion.errors import InvalidInput, NotFound
 from smartunion.members import export as member_export
 from smartunion.members import repository as member_repo
-from smartunion.members.models import EmploymentForm, MemberStatus
+from smartunion.members.models import EmploymentForm, Gender, MemberStatus
 from smartunion.security import exports, users
 from smartunion.security.models import ExportRequest
 from smartunion.security.permissions import Permission
@@ -32,6 +32,7 @@ from smartunion.web.console.members import (
     render_members,
 )
 from smartunion.web.deps import ClientIp, Crypto, DbSession
+from smartunion.web.labels import industry_label
 from smartunion.web.pagekit import (
     ConsolePage,
     Page,
@@ -76,6 +77,13 @@ def _filter_labels(page: Page, filters: dict[str, Any]) -> list[tuple[str, str]]
     status = opt_enum(MemberStatus, filters.get("status"))
     if status is not None:
         out.append((t("field.status"), t.enum(status)))
+    gender = opt_enum(Gender, filters.get("gender"))
+    if gender is not None:
+        out.append((t("field.gender"), t.enum(gender)))
+    if filters.get("age_band"):
+        out.append((t("members.age_band"), t("members.age_value", band=filters["age_band"])))
+    if filters.get("industry"):
+        out.append((t("field.industry"), industry_label(str(filters["industry"]))))
     if filters.get("enterprise_id"):
         out.append((t("field.enterprise"), f"#{filters['enterprise_id']}"))
     return out
@@ -169,6 +177,9 @@ def export_create(
     enterprise_id: Annotated[str, Form(max_length=12)] = "",
     employment_form: Annotated[str, Form(max_length=40)] = "",
     status: Annotated[str, Form(max_length=40)] = "",
+    gender: Annotated[str, Form(max_length=8)] = "",
+    age_band: Annotated[str, Form(max_length=8)] = "",
+    industry: Annotated[str, Form(max_length=4)] = "",
     file_format: Annotated[str, Form(alias="format", max_length=8)] = "xlsx",
     unmasked: Annotated[str, Form(max_length=4)] = "",
     reason: Annotated[str, Form(max_length=300)] = "",
@@ -183,14 +194,10 @@ def export_create(
         enterprise_id=enterprise_id,
         employment_form=employment_form,
         status=status,
+        gender=gender,
+        age_band=age_band,
+        industry=industry,
     )
-    # The dataset's own filter vocabulary: plain JSON values, only those that are set.
-    export_filters: dict[str, Any] = {
-        "q": filters.q or None,
-        "enterprise_id": filters.enterprise_id,
-        "employment_form": filters.employment_form.value if filters.employment_form else None,
-        "status": filters.status.value if filters.status else None,
-    }
     try:
         request = exports.request_export(
             session,
@@ -198,9 +205,7 @@ def export_create(
             exports.ExportPolicy.from_settings(page.state.settings),
             dataset="members",
             org_id=filters.org_id or principal.org_id,
-            filters=member_export.protect_filters(
-                crypto, {k: v for k, v in export_filters.items() if v is not None}
-            ),
+            filters=member_export.protect_filters(crypto, filters.export_filters()),
             file_format="csv" if file_format == "csv" else "xlsx",
             unmasked=unmasked == "1",
             reason=reason,

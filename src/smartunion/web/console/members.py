@@ -20,10 +20,12 @@ from smartunion.errors import InvalidInput, TooManyRequests
 from smartunion.members import repository as member_repo
 from smartunion.members import schemas as member_schemas
 from smartunion.members import service as members
-from smartunion.members.models import EmploymentForm, MemberStatus
+from smartunion.members.models import EmploymentForm, Gender, MemberStatus
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as orgs
+from smartunion.reference import industries
 from smartunion.security.permissions import Permission
+from smartunion.security.principal import Principal
 from smartunion.web.deps import (
     ClientIp,
     Crypto,
@@ -71,6 +73,15 @@ def _member_rows(
     ]
 
 
+SORTS: tuple[member_repo.MemberSort, ...] = ("id", "name", "join_desc", "join_asc")
+
+
+def _industry(value: str) -> str | None:
+    value = value.strip().upper()
+    is_code = industries.section(value) is not None or industries.is_division_code(value)
+    return value if is_code else None
+
+
 @dataclass(frozen=True)
 class MemberFilters:
     q: str
@@ -80,6 +91,10 @@ class MemberFilters:
     status: MemberStatus | None
     page: int
     size: int
+    gender: Gender | None = None
+    age_band: str | None = None
+    industry: str | None = None
+    sort: member_repo.MemberSort = "id"
 
     def params(self) -> dict[str, Any]:
         return {
@@ -88,7 +103,17 @@ class MemberFilters:
             "enterprise_id": self.enterprise_id,
             "employment_form": self.employment_form.value if self.employment_form else None,
             "status": self.status.value if self.status else None,
+            "gender": self.gender.value if self.gender else None,
+            "age_band": self.age_band,
+            "industry": self.industry,
+            "sort": None if self.sort == "id" else self.sort,
         }
+
+    def export_filters(self) -> dict[str, Any]:
+        """The export dataset's vocabulary: plain JSON values, only those that are set."""
+        values = {**self.params(), "q": self.q or None}
+        del values["org_id"], values["sort"]  # the export's own organisation; order is moot
+        return {k: v for k, v in values.items() if v is not None}
 
 
 def member_filters(
@@ -99,6 +124,10 @@ def member_filters(
     status: str = "",
     page: str = "",
     size: str = "",
+    gender: Annotated[str, Query(max_length=8)] = "",
+    age_band: Annotated[str, Query(max_length=8)] = "",
+    industry: Annotated[str, Query(max_length=4)] = "",
+    sort: Annotated[str, Query(max_length=12)] = "",
 ) -> MemberFilters:
     return MemberFilters(
         q=q.strip(),
@@ -108,7 +137,36 @@ def member_filters(
         status=opt_enum(MemberStatus, status),
         page=page_number(page),
         size=page_size(size),
+        gender=opt_enum(Gender, gender),
+        age_band=age_band if age_band in members.AGE_BANDS else None,
+        industry=_industry(industry),
+        sort=next((s for s in SORTS if s == sort), "id"),
     )
+
+
+def _org_choices(
+    session: Session, principal: Principal, selected: int | None
+) -> list[tuple[int, str, int]]:
+    """The organisation filter's list: the caller's top organisations and their children
+    (id, name, depth); the selected one is always in it."""
+    choices: list[tuple[int, str, int]] = []
+    for root in orgs.tree_level(session, principal, None):
+        choices.append((root.id, root.name, 0))
+        if root.child_count:
+            choices += [(c.id, c.name, 1) for c in orgs.tree_level(session, principal, root.id)]
+    if selected is not None and selected not in {c[0] for c in choices}:
+        choices.insert(0, (selected, orgs.get_org(session, principal, selected).name, 0))
+    return choices
+
+
+def _enterprise_choices(
+    session: Session, principal: Principal, org_id: int | None
+) -> list[tuple[int, str]]:
+    """Employers of the chosen organisation's subtree (the first 200 by name) for the list."""
+    if org_id is None or not principal.can(Permission.ENTERPRISE_READ):
+        return []
+    rows, _ = orgs.list_enterprises(session, principal, org_id=org_id, size=200)
+    return sorted(((e.id, e.name) for e in rows), key=lambda pair: pair[1])
 
 
 def render_members(
@@ -134,6 +192,10 @@ def render_members(
         enterprise_id=filters.enterprise_id,
         employment_form=filters.employment_form,
         status=filters.status,
+        gender=filters.gender,
+        age_band=filters.age_band,
+        industry=filters.industry,
+        sort=filters.sort,
         page=filters.page,
         size=filters.size,
         client_ip=ip,
@@ -154,6 +216,15 @@ def render_members(
         pager=Pager("/console/members", params, filters.page, filters.size, total),
         employment_forms=list(EmploymentForm),
         statuses=list(MemberStatus),
+        genders=list(Gender),
+        age_bands=list(members.AGE_BANDS),
+        industry_sections=[
+            (s, [d for d in industries.divisions() if d.section == s.code])
+            for s in industries.sections()
+        ],
+        sorts=SORTS,
+        org_choices=_org_choices(session, principal, filters.org_id),
+        enterprise_choices=_enterprise_choices(session, principal, filters.org_id),
         page_sizes=PAGE_SIZES,
         lookup_rows=lookup_rows,
         lookup_error=lookup_error,
