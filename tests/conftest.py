@@ -24,6 +24,7 @@ from smartunion.security import guard
 from smartunion.security.crypto import FieldCrypto
 from smartunion.security.keys import KeyRing
 from smartunion.stats import members as member_stats
+from smartunion.stats import overview
 from smartunion.web.app import create_app
 from smartunion.web.state import AppState
 from tests.factories import World, build_world
@@ -114,6 +115,7 @@ def db(engine: Engine, crypto: FieldCrypto) -> Iterator[Database]:
     guard.clear_baselines()
     member_repo.forget_counts()
     member_stats.forget_decisions()
+    overview.forget()
     connection = engine.connect()
     outer = connection.begin()
     database = Database(engine, audit_key=crypto.ring.audit_key)

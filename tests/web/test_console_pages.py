@@ -454,3 +454,88 @@ def test_birth_range_of_an_age_band() -> None:
         service.member_filter(age_band="99-100")
     with pytest.raises(InvalidInput):
         service.member_filter(industry="ZZ")
+
+
+class TestEnterpriseMembership:
+    """Item 9: enterprise pages show the member count and the membership rate (入会率)."""
+
+    def test_detail_and_list_show_count_and_rate(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        from tests.factories import bulk_members
+
+        with db.session() as s:
+            bulk_members(s, crypto, world.union_a, world.ent_a, 249, "员")  # 250 with 张三丰
+        login_as(client, world, "staff_a")
+        r = client.get(f"/console/enterprises/{world.ent_a.id}")
+        assert r.status_code == 200
+        assert "入会率" in r.text
+        assert "<dd>250</dd>" in r.text
+        assert "25.0%" in r.text  # 250 of a headcount of 1,000
+        r = client.get("/console/enterprises")
+        assert "入会率" in r.text
+        assert '<td class="num">25.0%</td>' in r.text
+
+    def test_no_headcount_means_no_rate(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        from smartunion.orgs.models import Enterprise
+
+        with db.session() as s:
+            ent = s.get(Enterprise, world.ent_a.id)
+            assert ent is not None
+            ent.employee_count = 0
+        login_as(client, world, "staff_a")
+        r = client.get(f"/console/enterprises/{world.ent_a.id}")
+        assert "<dd>— <span" in r.text
+
+    def test_sibling_members_are_not_counted(self, client: TestClient, world: World) -> None:
+        # staff_b's scope is city B: enterprise A is not theirs at all.
+        login_as(client, world, "staff_b")
+        assert client.get(f"/console/enterprises/{world.ent_a.id}").status_code == 404
+
+
+class TestDashboardFigures:
+    """Item 9: the 工作台 shows key figures for the caller's scope, through stats.privacy."""
+
+    def _figure(self, html: str, key: str) -> str:
+        match = re.search(rf'data-figure="{key}">.*?<p class="figure-value">(.*?)</p>', html, re.S)
+        assert match, key
+        return re.sub(r"<[^>]+>", "", match.group(1)).strip()
+
+    def test_figures_for_the_scope(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        import datetime as dt
+
+        from sqlalchemy import select
+
+        from smartunion.members.models import EmploymentForm, Member
+        from tests.factories import bulk_members
+
+        with db.session() as s:
+            bulk_members(s, crypto, world.union_a, world.ent_a, 1_199, "员")  # 1,200 in A
+            bulk_members(s, crypto, world.union_b, world.ent_b, 50, "乙")  # another city
+            rows = s.scalars(
+                select(Member).where(Member.name.startswith("员")).order_by(Member.id).limit(12)
+            ).all()
+            for m in rows:
+                m.employment_form = EmploymentForm.DELIVERY_RIDER
+            rows[0].join_date = dt.date.today()
+        login_as(client, world, "staff_a")
+        r = client.get("/console")
+        assert r.status_code == 200
+        assert self._figure(r.text, "members") == "1,200"
+        assert self._figure(r.text, "new_form") == "12"
+        assert self._figure(r.text, "membership_rate") == "120.0%"  # 1,200 of 1,000 employees
+        # One joined this month: under k = 10, so not shown.
+        assert self._figure(r.text, "joined_this_month") == "—"
+        assert "统计隐私保护" in r.text
+
+    def test_no_figures_without_the_statistics_permission(
+        self, client: TestClient, world: World
+    ) -> None:
+        login_as(client, world, "auditor")
+        r = client.get("/console")
+        assert r.status_code == 200
+        assert "data-figure" not in r.text

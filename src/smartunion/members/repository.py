@@ -142,6 +142,21 @@ def count(session: Session, principal: Principal, where: MemberFilter) -> int:
     return total
 
 
+def active_counts_by_enterprise(
+    session: Session, principal: Principal, enterprise_ids: Sequence[int]
+) -> dict[int, int]:
+    """Members in good standing of each employer, within the caller's scope: one query."""
+    if not enterprise_ids:
+        return {}
+    stmt = (
+        readable_members(principal)
+        .where(Member.enterprise_id.in_(enterprise_ids), Member.status == MemberStatus.ACTIVE)
+        .with_only_columns(Member.enterprise_id, func.count(Member.id))
+        .group_by(Member.enterprise_id)
+    )
+    return {int(ent): int(n) for ent, n in session.execute(stmt).all() if ent is not None}
+
+
 def search(
     session: Session,
     principal: Principal,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from smartunion.members.models import (
 )
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as org_service
+from smartunion.orgs.models import Enterprise
 from smartunion.reference import industries
 from smartunion.security import audit, guard, identifiers, probes
 from smartunion.security.crypto import FieldCrypto
@@ -170,6 +172,17 @@ def search_filter(crypto: FieldCrypto, q: str | None, **narrow: Any) -> repo.Mem
     return repo.MemberFilter(phone_bidx=tuple(crypto.blind_indexes(value, PHONE_FIELD)), **narrow)
 
 
+@dataclass(frozen=True)
+class Membership:
+    members: int
+    headcount: int
+
+    @property
+    def rate(self) -> float | None:
+        """Members per employee, or None when the headcount is unknown (0)."""
+        return self.members / self.headcount if self.headcount > 0 else None
+
+
 # Age bands of the member list, the same as the statistics' (stats.members.AGE_BANDS).
 AGE_BANDS: dict[str, tuple[int, int | None]] = {
     "16-25": (16, 25),
@@ -282,6 +295,17 @@ def list_members(
         client_ip=client_ip,
     )
     return [_list_item(m) for m in rows], total
+
+
+def membership_by_enterprise(
+    session: Session, principal: Principal, enterprises: Sequence[Enterprise]
+) -> dict[int, Membership]:
+    """Members in good standing and the membership rate (入会率: members over the
+    enterprise's headcount) of each employer, for staff who may read members. Counts,
+    not records: nothing is served, so nothing is charged."""
+    principal.require(Permission.MEMBER_READ)
+    counts = repo.active_counts_by_enterprise(session, principal, [e.id for e in enterprises])
+    return {e.id: Membership(counts.get(e.id, 0), e.employee_count) for e in enterprises}
 
 
 def get_member(

@@ -93,6 +93,11 @@ def thousands(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def percent(value: float | None) -> str:
+    """0.8734 → "87.3%"; "—" when there is no rate (no headcount)."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
 def compact_json(value: Any) -> str:
     """Audit details and the like on one line, Chinese kept readable."""
     if not value:
@@ -102,7 +107,9 @@ def compact_json(value: Any) -> str:
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals.update(version=__version__, Permission=Permission, Role=Role)
-templates.env.filters.update(local_time=local_time, compact_json=compact_json, thousands=thousands)
+templates.env.filters.update(
+    local_time=local_time, compact_json=compact_json, thousands=thousands, percent=percent
+)
 
 E = TypeVar("E", bound=StrEnum)
 RecordId = Annotated[int, PathParam(ge=1, le=MAX_ID)]

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from smartunion.orgs import service as orgs
+from smartunion.security.permissions import Permission
+from smartunion.stats import overview
 from smartunion.web.console.orgs import (
     build_tree,
     open_node_ids,
@@ -34,4 +36,7 @@ def dashboard(
         open_node_ids(open_nodes) if open_nodes is not None else frozenset(r.id for r in roots)
     )
     tree = build_tree(session, principal, roots, open_ids)
-    return page.render("console/dashboard.html", tree=tree, nav="home")
+    figures = None
+    if principal.can(Permission.STATS_READ):
+        figures = overview.key_figures(session, principal)
+    return page.render("console/dashboard.html", tree=tree, figures=figures, nav="home")

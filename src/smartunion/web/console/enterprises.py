@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Query, Response
+from sqlalchemy.orm import Session
 
 from smartunion.errors import NotFound
 from smartunion.members import repository as member_repo
+from smartunion.members import service as members
 from smartunion.orgs import repository as org_repo
 from smartunion.orgs import service as orgs
+from smartunion.orgs.models import Enterprise
+from smartunion.security.permissions import Permission
+from smartunion.security.principal import Principal
 from smartunion.web.deps import DbSession
 from smartunion.web.pagekit import (
     PAGE_SIZES,
@@ -25,6 +31,15 @@ from smartunion.web.pagekit import (
 )
 
 router = page_router()
+
+
+def _membership(
+    principal: Principal, session: Session, enterprises: Sequence[Enterprise]
+) -> dict[int, members.Membership]:
+    # Counts for those who may read the members themselves; others see headcounts only.
+    if not principal.can(Permission.MEMBER_READ):
+        return {}
+    return members.membership_by_enterprise(session, principal, enterprises)
 
 
 @router.get("/console/enterprises")
@@ -44,9 +59,14 @@ def enterprise_list(
     )
     org_names, _ = member_repo.names_for(session, {e.org_id for e in rows}, set())
     params: dict[str, Any] = {"q": q, "org_id": org}
+    membership = _membership(principal, session, rows)
     return page.render(
         "console/enterprises.html",
-        rows=[(orgs.enterprise_out(e), org_names.get(e.org_id, "")) for e in rows],
+        rows=[
+            (orgs.enterprise_out(e), org_names.get(e.org_id, ""), membership.get(e.id))
+            for e in rows
+        ],
+        show_membership=principal.can(Permission.MEMBER_READ),
         q=q,
         org_id=org,
         filter_org_name=orgs.get_org(session, principal, org).name if org else "",
@@ -69,6 +89,7 @@ def enterprise_detail(ent_id: RecordId, page: ConsolePage, session: DbSession) -
         ent=orgs.enterprise_out(ent),
         region_name=region_name(ent.region_code),
         org_name=org_name,
+        membership=_membership(principal, session, [ent]).get(ent.id),
         # Departments belong to the enterprise just read through the scoped service.
         departments=org_repo.departments_of(session, ent.id),
         nav="enterprises",
