@@ -539,3 +539,91 @@ class TestDashboardFigures:
         r = client.get("/console")
         assert r.status_code == 200
         assert "data-figure" not in r.text
+
+
+# ---------------------------------------------------------------------------------------
+# Item 8: executing a correction request edits the record
+
+
+class TestCorrectionIsExecuted:
+    def _token(self, client: TestClient) -> str:
+        r = client.get("/console/privacy/requests")
+        match = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert match
+        return match.group(1)
+
+    def test_accepting_a_phone_correction_changes_the_phone(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        from sqlalchemy import select
+
+        from smartunion.members.models import Member
+        from smartunion.privacy.models import SubjectRequest
+        from smartunion.security.models import AuditEvent
+
+        login_as(client, world, "staff_a")
+        page = client.get("/console/privacy/requests")
+        assert 'name="corrected"' in page.text
+        token = self._token(client)
+        url = f"/console/privacy/requests/{world.request_a_id}/resolve"
+        # Accepting without the value: said so, nothing changes.
+        r = client.post(url, data={"accept": "1", "with_correction": "1", "csrf_token": token})
+        assert r.status_code == 422
+        assert "请填写更正后的值" in r.text
+        # A malformed value: said so, nothing changes.
+        r = client.post(
+            url,
+            data={"accept": "1", "with_correction": "1", "corrected": "123", "csrf_token": token},
+        )
+        assert r.status_code == 422
+        assert "格式不正确" in r.text
+        with db.session() as s:
+            request = s.get(SubjectRequest, world.request_a_id)
+            assert request is not None
+            assert request.status == "open"
+        r = client.post(
+            url,
+            data={
+                "accept": "1",
+                "with_correction": "1",
+                "corrected": "13700001111",
+                "csrf_token": token,
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        with db.session() as s:
+            member = s.get(Member, world.member_a.id)
+            assert member is not None
+            assert member.phone_enc is not None
+            assert crypto.decrypt(member.phone_enc, "member.phone") == "13700001111"
+            request = s.get(SubjectRequest, world.request_a_id)
+            assert request is not None
+            assert request.status == "done"
+            update = s.scalars(select(AuditEvent).where(AuditEvent.action == "member.update")).one()
+            assert update.details == {"fields": ["phone"]}
+            assert "13700001111" not in str(update.details)
+
+    def test_refusing_changes_nothing(
+        self, client: TestClient, world: World, db: Database, crypto: FieldCrypto
+    ) -> None:
+        from smartunion.members.models import Member
+
+        login_as(client, world, "staff_a")
+        token = self._token(client)
+        r = client.post(
+            f"/console/privacy/requests/{world.request_a_id}/resolve",
+            data={
+                "accept": "0",
+                "with_correction": "1",
+                "corrected": "13700001111",
+                "csrf_token": token,
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        with db.session() as s:
+            member = s.get(Member, world.member_a.id)
+            assert member is not None
+            assert member.phone_enc is not None
+            assert crypto.decrypt(member.phone_enc, "member.phone") == world.phone_a

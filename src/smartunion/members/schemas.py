@@ -103,6 +103,7 @@ class MemberCreate(BaseModel):
 
 
 _REQUIRED_ON_UPDATE = (
+    "name",
     "ethnicity",
     "education",
     "occupation",
@@ -124,6 +125,7 @@ class MemberUpdate(BaseModel):
                     raise ValueError(f"{key}: cannot be cleared")
         return data
 
+    name: str | None = Field(default=None, min_length=2, max_length=60)
     phone: str | None = None
     ethnicity: str | None = None
     education: Education | None = None

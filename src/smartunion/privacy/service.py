@@ -6,13 +6,16 @@ import datetime as dt
 import secrets
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smartunion.db import utcnow
 from smartunion.errors import Conflict, InvalidInput, NotFound
 from smartunion.members import repository as member_repo
+from smartunion.members import service as member_service
 from smartunion.members.models import ConsentRecord, Member, MemberStatus
+from smartunion.members.schemas import MemberUpdate
 from smartunion.members.service import ID_FIELD, PHONE_FIELD
 from smartunion.orgs.models import Enterprise, UnionOrg
 from smartunion.privacy.generalise import generalise
@@ -27,6 +30,11 @@ from smartunion.security.scopes import scoped_org_ids
 from smartunion.security.service import revoke_all_sessions
 
 ANONYMOUS_NAME = "已匿名"
+# Corrections that accepting a request applies to the record (MemberUpdate's fields whose
+# value is typed; a new employer, ID number or birth date is changed by hand).
+CORRECTABLE_BY_STAFF = frozenset(
+    {"name", "phone", "ethnicity", "education", "occupation", "skill_level", "employment_form"}
+)
 
 
 def _self(session: Session, principal: Principal) -> Member:
@@ -234,7 +242,12 @@ def resolve_request(
     *,
     accept: bool,
     response: str,
+    corrected: str | None = None,
 ) -> SubjectRequest:
+    """Accept or refuse a member's request. Accepting a correction with ``corrected`` (the
+    right value, for a field of :data:`CORRECTABLE_BY_STAFF`) edits the record in the same
+    transaction, audited as ``member.update`` like any edit; without it (the API, or a
+    field changed by hand) the request is only marked done."""
     principal.require(Permission.MEMBER_WRITE)
     request = session.scalar(
         select(SubjectRequest).where(
@@ -246,6 +259,17 @@ def resolve_request(
         raise NotFound("request")
     if request.status != "open":
         raise Conflict(f"request {request.id} is {request.status}")
+    if accept and corrected is not None and request.kind == "correction":
+        value = corrected.strip()
+        if request.field not in CORRECTABLE_BY_STAFF:
+            raise InvalidInput("corrected", f"{request.field or 'this item'} is changed by hand")
+        if not value:
+            raise InvalidInput("corrected", "the corrected value is required to accept")
+        try:
+            update = MemberUpdate.model_validate({request.field: value})
+        except ValidationError as exc:
+            raise InvalidInput("corrected", exc.errors()[0]["msg"]) from None
+        member_service.update_member(session, principal, crypto, request.member_id, update)
     request.status = "done" if accept else "refused"
     request.handled_by = principal.user_id
     request.handled_at = utcnow()

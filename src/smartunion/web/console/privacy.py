@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Form, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from smartunion.errors import InvalidInput
 from smartunion.members import repository as member_repo
+from smartunion.members.models import Education, EmploymentForm, SkillLevel
 from smartunion.privacy import service as privacy
 from smartunion.privacy.models import SubjectRequest
 from smartunion.privacy.register import PURPOSES, REGISTER
@@ -39,8 +42,23 @@ from smartunion.web.pagekit import (
 router = page_router()
 
 
+# Fields whose corrected value is one of a list (the enum's codes, labelled).
+CHOICE_FIELDS: dict[str, type[StrEnum]] = {
+    "education": Education,
+    "skill_level": SkillLevel,
+    "employment_form": EmploymentForm,
+}
+
+
 def _requests_page(
-    page: Page, session: Session, crypto: FieldCrypto, *, resolved: bool = False
+    page: Page,
+    session: Session,
+    crypto: FieldCrypto,
+    *,
+    resolved: bool = False,
+    error: str | None = None,
+    error_request: int | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     principal = caller(page)
     open_requests = privacy.open_requests(session, principal)
@@ -53,11 +71,22 @@ def _requests_page(
             "field": field_label(page, r.field),
             "note": privacy.request_note(crypto, r),
             "created": local_time(r.created_at, "%Y-%m-%d %H:%M"),
+            # Accepting applies the corrected value typed here to the record.
+            "editable": r.kind == "correction" and r.field in privacy.CORRECTABLE_BY_STAFF,
+            "choices": [(v.value, page.t.enum(v)) for v in CHOICE_FIELDS[r.field]]
+            if r.field in CHOICE_FIELDS
+            else None,
         }
         for r in open_requests
     ]
     return page.render(
-        "console/privacy_requests.html", rows=rows, resolved=resolved, nav="privacy_requests"
+        "console/privacy_requests.html",
+        status_code=status_code,
+        rows=rows,
+        resolved=resolved,
+        error=error,
+        error_request=error_request,
+        nav="privacy_requests",
     )
 
 
@@ -79,17 +108,33 @@ def privacy_request_resolve(
     crypto: Crypto,
     accept: Annotated[str, Form(max_length=1)] = "",
     response: Annotated[str, Form(max_length=300)] = "",
+    corrected: Annotated[str, Form(max_length=60)] = "",
+    with_correction: Annotated[str, Form(max_length=1)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     page.check_csrf(csrf_token)
-    request: SubjectRequest = privacy.resolve_request(
-        session,
-        caller(page),
-        crypto,
-        request_id,
-        accept=accept == "1",
-        response=response.strip(),
-    )
+    principal = caller(page)
+    # The form of a correction staff can apply carries the corrected-value box (and says
+    # so); accepting it applies the value, refusing ignores it.
+    apply = accept == "1" and with_correction == "1"
+    try:
+        request: SubjectRequest = privacy.resolve_request(
+            session,
+            principal,
+            crypto,
+            request_id,
+            accept=accept == "1",
+            response=response.strip(),
+            corrected=corrected if apply else None,
+        )
+    except InvalidInput as exc:
+        if exc.field != "corrected":
+            raise
+        # Nothing was written (the service checks before it changes anything).
+        key = "prequests.error.missing" if not corrected.strip() else "prequests.error.invalid"
+        return _requests_page(
+            page, session, crypto, error=key, error_request=request_id, status_code=422
+        )
     return RedirectResponse(f"/console/privacy/requests?resolved={request.id}", status_code=303)
 
 
