@@ -204,10 +204,10 @@ class TestAuditPage:
         assert r.status_code == 200
         assert '"today"' not in r.text
         assert "&#34;today&#34;" not in r.text
-        assert re.search(r"今日读取会员记录 \d+ 条，远超其正常量 \d+ 条", r.text)
+        assert re.search(r"今日读取会员记录远超其正常量：超出 \d+（加权条数）", r.text)
         client.cookies.set("lang", "en")
         r = client.get("/console/security/alerts")
-        assert re.search(r"Read \d+ member records today, far above their normal \d+", r.text)
+        assert re.search(r"far past their normal: \d+ \(weighted records\) over", r.text)
 
 
 class TestOwnCard:

@@ -37,6 +37,7 @@ router = page_router()
 # Every action the code records, each named in the catalogs ("audit.action.<action>");
 # tests/web/test_console_pages.py reads the source and fails when one is missing here.
 LABELLED_ACTIONS = (
+    "access.not_found",
     "audit.verify",
     "audit.view",
     "auth.login",
@@ -56,6 +57,7 @@ LABELLED_ACTIONS = (
     "keys.rotate.start",
     "member.anonymise",
     "member.create",
+    "member.exists",
     "member.list",
     "member.lookup",
     "member.read",
@@ -71,8 +73,10 @@ LABELLED_ACTIONS = (
     "privacy.requests_view",
     "security.alert",
     "security.alert_resolve",
+    "security.allowance",
     "security.suspend",
     "security.unsuspend",
+    "stats.query",
     "stats.release_dp",
     "user.activate",
     "user.create",
@@ -99,7 +103,7 @@ OBJECT_TYPES = (
 # Events the insider-leak guard writes in the name of the user it watches: shown as done
 # by the guard to that user, not by the user.
 GUARD_ACTIONS = frozenset({"security.alert", "security.suspend"})
-OUTCOMES = ("ok", "failed", "denied", "otp_needed", "enrol_needed")
+OUTCOMES = ("ok", "failed", "denied", "otp_needed", "enrol_needed", "not_found", "conflict")
 FILTER_MAX = 64
 MAX_LISTED_IDS = 10
 
