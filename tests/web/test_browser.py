@@ -401,3 +401,34 @@ def test_staff_filter_sort_and_jump_in_the_member_list(
     _keep(page, tmp_path, "su-console-member-filters.png")
     context.close()
     assert errors == []
+
+
+def test_staff_register_a_member_and_are_told_what_is_wrong(
+    live_app: LiveApp, browser: Browser, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/login")
+    page.fill("input[name=username]", "staff_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console")
+    page.goto(f"{live_app.base_url}/console/members")
+    page.click("text=登记会员")
+    page.wait_for_url("**/console/members/new")
+    page.fill("input[name=name]", "钱七")
+    page.fill("input[name=id_number]", "140105199001011230")  # a wrong check digit
+    page.fill("input[name=occupation]", "焊工")
+    page.click(".member-form button[type=submit]")
+    page.wait_for_selector(".field-error")
+    assert "请填写有效的 18 位公民身份号码" in page.inner_text("#err-id_number")
+    assert page.input_value("input[name=name]") == "钱七"  # what was typed stays
+    _keep(page, tmp_path, "su-console-member-new-error.png")
+    page.fill("input[name=id_number]", "140105199001011238")
+    page.click(".member-form button[type=submit]")
+    page.wait_for_url("**saved=created")
+    assert "会员已登记" in page.content()
+    assert "钱*" in page.content()
+    context.close()
+    assert [e for e in errors if "status of 4" not in e] == []

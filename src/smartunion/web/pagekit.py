@@ -48,6 +48,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from smartunion import __version__, i18n
@@ -452,6 +453,21 @@ def region_name(code: str) -> str:
 def years_since(day: dt.date, today: dt.date | None = None) -> int:
     today = today or dt.date.today()
     return today.year - day.year - ((today.month, today.day) < (day.month, day.day))
+
+
+def field_errors(exc: ValidationError, prefix: str) -> dict[str, str]:
+    """A form's validation errors as {field: message key} (``<prefix>.<field>``), one per
+    field, for the template to show beside the field. Model-level errors name their field
+    before a colon ("join_date: ..."); anything unnamed goes under ``"_form"``."""
+    out: dict[str, str] = {}
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        field = loc[0] if loc else ""
+        if not field:
+            head = str(error.get("msg", "")).removeprefix("Value error, ").split(":", 1)[0]
+            field = head if head.isidentifier() else "_form"
+        out.setdefault(field, f"{prefix}.{field}")
+    return out
 
 
 def page_router() -> APIRouter:

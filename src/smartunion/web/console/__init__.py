@@ -14,6 +14,7 @@ from smartunion.web.console import (
     dashboard,
     enterprises,
     exports,
+    member_forms,
     members,
     orgs,
     privacy,
@@ -21,7 +22,20 @@ from smartunion.web.console import (
 )
 from smartunion.web.pagekit import add_not_found_page, page_router
 
-MODULES = (auth, dashboard, orgs, members, enterprises, audit, alerts, exports, privacy, stats)
+# member_forms before members: /console/members/new is not a member id.
+MODULES = (
+    auth,
+    dashboard,
+    orgs,
+    member_forms,
+    members,
+    enterprises,
+    audit,
+    alerts,
+    exports,
+    privacy,
+    stats,
+)
 
 router = page_router()
 for _module in MODULES:

@@ -144,7 +144,7 @@ def member_filters(
     )
 
 
-def _org_choices(
+def org_choices(
     session: Session, principal: Principal, selected: int | None
 ) -> list[tuple[int, str, int]]:
     """The organisation filter's list: the caller's top organisations and their children
@@ -223,7 +223,7 @@ def render_members(
             for s in industries.sections()
         ],
         sorts=SORTS,
-        org_choices=_org_choices(session, principal, filters.org_id),
+        org_choices=org_choices(session, principal, filters.org_id),
         enterprise_choices=_enterprise_choices(session, principal, filters.org_id),
         page_sizes=PAGE_SIZES,
         lookup_rows=lookup_rows,
@@ -293,6 +293,7 @@ def _member_page(
     reveal_error: str | None = None,
     reason: str = "",
     chosen: Sequence[str] = ("id_number", "phone"),
+    notice: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     department = ""
@@ -311,16 +312,23 @@ def _member_page(
         reason=reason,
         chosen=set(chosen),
         revealable=REVEALABLE,
+        notice=notice,
         nav="members",
     )
 
 
 @router.get("/console/members/{member_id}")
 def member_detail(
-    member_id: RecordId, page: ConsolePage, session: DbSession, crypto: Crypto, ip: ClientIp
+    member_id: RecordId,
+    page: ConsolePage,
+    session: DbSession,
+    crypto: Crypto,
+    ip: ClientIp,
+    saved: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
     member = members.get_member(session, caller(page), crypto, member_id, client_ip=ip)
-    return _member_page(page, session, member)
+    notice = f"memberform.saved.{saved}" if saved in ("created", "updated") else None
+    return _member_page(page, session, member, notice=notice)
 
 
 @router.post("/console/members/{member_id}/reveal")
