@@ -432,3 +432,20 @@ def test_staff_register_a_member_and_are_told_what_is_wrong(
     assert "钱*" in page.content()
     context.close()
     assert [e for e in errors if "status of 4" not in e] == []
+
+
+def test_auditor_sees_the_accounts_read_only(live_app: LiveApp, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = _collect_errors(page)
+    page.goto(f"{live_app.base_url}/login")
+    page.fill("input[name=username]", "auditor")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/audit")
+    page.click(".sidenav >> text=用户管理")
+    page.wait_for_url("**/console/users")
+    assert page.locator("tr[data-user=staff_a]").count() == 1
+    assert page.locator("form[action^='/console/users']").count() == 0  # no USER_MANAGE
+    context.close()
+    assert errors == []

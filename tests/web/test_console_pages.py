@@ -784,3 +784,129 @@ class TestMemberForms:
         login_as(client, world, "staff_b")  # another city: the member is not theirs
         r = client.get(f"/console/members/{world.member_a.id}/edit")
         assert r.status_code == 404
+
+
+# ---------------------------------------------------------------------------------------
+# Item 7: user management in the console, with the API's escalation rules
+
+
+class TestUserManagement:
+    STRONG = "Kq7#mZ2!vR9p"
+
+    def _token(self, client: TestClient) -> str:
+        r = client.get("/console/users")
+        assert r.status_code == 200, r.text
+        match = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert match
+        return match.group(1)
+
+    def test_org_admin_lists_their_subtree_only(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "orgadmin_a")  # union A
+        r = client.get("/console/users")
+        assert r.status_code == 200
+        assert 'data-user="member_a"' in r.text
+        assert 'data-user="staff_b"' not in r.text  # another city
+        assert 'data-user="admin"' not in r.text  # above them
+        # The role list offers only what they may hand out.
+        roles = re.findall(r'<select name="role">(.*?)</select>', r.text, re.S)[0]
+        assert "组织管理员" in roles
+        assert "工作人员" in roles
+        assert "系统管理员" not in roles
+        assert "安全审计员" not in roles
+
+    def test_create_change_role_and_deactivate(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        from sqlalchemy import select
+
+        from smartunion.security.models import AuditEvent, User
+
+        login_as(client, world, "admin")
+        token = self._token(client)
+        r = client.post(
+            "/console/users",
+            data={
+                "username": "clerk_a",
+                "display_name": "周八",
+                "password": self.STRONG,
+                "role": "staff",
+                "org_id": str(world.city_a.id),
+                "csrf_token": token,
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        assert "账号已创建" in client.get(r.headers["location"]).text
+        with db.session() as s:
+            user = s.scalars(select(User).where(User.username == "clerk_a")).one()
+            uid = user.id
+        r = client.post(
+            f"/console/users/{uid}",
+            data={"action": "role", "role": "analyst", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        r = client.post(
+            f"/console/users/{uid}",
+            data={"action": "deactivate", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert "账号已停用" in client.get(r.headers["location"]).text
+        with db.session() as s:
+            user = s.get(User, uid)
+            assert user is not None
+            assert user.role.value == "analyst"
+            assert user.is_active is False
+            actions = set(s.scalars(select(AuditEvent.action)).all())
+        assert {"user.create", "user.role_change", "user.deactivate"} <= actions
+
+    def test_escalation_is_refused_in_words(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "orgadmin_a")
+        token = self._token(client)
+        staff = world.users["member_a"]  # a member account: role changes need a record
+        r = client.post(
+            "/console/users",
+            data={
+                "username": "boss",
+                "password": self.STRONG,
+                "role": "system_admin",
+                "org_id": str(world.union_a.id),
+                "csrf_token": token,
+            },
+        )
+        assert r.status_code == 422
+        assert "您不能分配或管理这一角色" in r.text
+        r = client.post(
+            f"/console/users/{world.users['orgadmin_a'].id}",
+            data={"action": "deactivate", "csrf_token": token},
+        )
+        assert r.status_code == 422
+        assert "不能修改自己的角色或停用自己" in r.text
+        r = client.post(
+            f"/console/users/{world.users['staff_b'].id}",
+            data={"action": "deactivate", "csrf_token": token},
+        )
+        assert r.status_code == 404  # another city's account does not exist for them
+        assert staff.is_active
+
+    def test_weak_password_and_taken_username(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "admin")
+        token = self._token(client)
+        base = {"role": "staff", "org_id": str(world.city_a.id), "csrf_token": token}
+        r = client.post(
+            "/console/users", data={**base, "username": "x_1", "password": "password12"}
+        )
+        assert r.status_code == 422
+        assert "密码强度不够" in r.text
+        assert "password12" not in r.text
+        r = client.post(
+            "/console/users", data={**base, "username": "staff_a", "password": self.STRONG}
+        )
+        assert r.status_code == 422
+        assert "该用户名已被使用" in r.text
+
+    def test_staff_have_no_user_pages(self, client: TestClient, world: World) -> None:
+        login_as(client, world, "staff_a")
+        assert client.get("/console/users").status_code == 403
+        assert 'href="/console/users"' not in client.get("/console").text

@@ -19,6 +19,7 @@ from smartunion.web.console import (
     orgs,
     privacy,
     stats,
+    users,
 )
 from smartunion.web.pagekit import add_not_found_page, page_router
 
@@ -35,6 +36,7 @@ MODULES = (
     exports,
     privacy,
     stats,
+    users,
 )
 
 router = page_router()
