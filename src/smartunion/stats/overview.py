@@ -1,6 +1,7 @@
 """Key figures of the console's home page (工作台): members, joined this month, membership
-rate, new-form workers — for the caller's organisation subtree, published through
-``stats.privacy`` like every other aggregate (a figure under k is not shown)."""
+rate, new-form workers — for the caller's organisation subtree, published in k mode through
+``stats.privacy.suppress`` (a figure under k is not shown). Roles restricted to
+differential privacy (``Settings.stats_dp_roles``) are not shown these exact figures."""
 
 from __future__ import annotations
 
@@ -91,11 +92,10 @@ def key_figures(
     raw = _raw(session, root.path, today)
 
     def published(name: str) -> int | None:
-        # One cell per figure: the figures overlap, they are not a partition to suppress
-        # complementarily. The release's total is None below k.
-        return privacy.protect(
-            session, principal, {name: raw[name]}, query=f"{name} under {root.code}", k=k
-        ).total
+        # k mode, one figure at a time: the figures overlap (they are not the cells of one
+        # table), so each is a total of its own, hidden below k. The members total is the
+        # same number the statistics page publishes for the scope's root.
+        return privacy.suppress({name: raw[name]}, k)[name]
 
     employed = published("in_enterprises")
     rate = employed / raw["headcount"] if employed is not None and raw["headcount"] else None

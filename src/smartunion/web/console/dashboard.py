@@ -37,6 +37,10 @@ def dashboard(
     )
     tree = build_tree(session, principal, roots, open_ids)
     figures = None
-    if principal.can(Permission.STATS_READ):
+    # Exact (k-mode) figures; roles limited to differential privacy see none.
+    if (
+        principal.can(Permission.STATS_READ)
+        and principal.role not in page.state.settings.stats_dp_roles
+    ):
         figures = overview.key_figures(session, principal)
     return page.render("console/dashboard.html", tree=tree, figures=figures, nav="home")
