@@ -451,9 +451,9 @@ def test_birth_range_of_an_age_band() -> None:
     assert service.birth_range("56+", today) == (None, dt.date(1970, 12, 1))
     assert service.birth_range("26-35", dt.date(2028, 2, 29))[1] == dt.date(2002, 2, 28)
     with pytest.raises(InvalidInput):
-        service.member_filter(age_band="99-100")
+        service.narrowing(age_band="99-100")
     with pytest.raises(InvalidInput):
-        service.member_filter(industry="ZZ")
+        service.narrowing(industry="ZZ")
 
 
 class TestEnterpriseMembership:
