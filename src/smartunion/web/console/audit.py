@@ -82,6 +82,8 @@ LABELLED_ACTIONS = (
     "user.create",
     "user.deactivate",
     "user.list",
+    "user.password_change",
+    "user.password_reset",
     "user.role_change",
 )
 # The action filter's groups: the part before the first dot ("audit.group.<prefix>").
