@@ -910,3 +910,55 @@ class TestUserManagement:
         login_as(client, world, "staff_a")
         assert client.get("/console/users").status_code == 403
         assert 'href="/console/users"' not in client.get("/console").text
+
+
+class TestPasswordResetInTheConsole:
+    STRONG = "Kq7#mZ2!vR9p"
+
+    def test_admin_resets_a_staff_password_and_its_sessions_end(
+        self, client: TestClient, world: World, db: Database
+    ) -> None:
+        from sqlalchemy import select
+
+        from smartunion.security.models import AuditEvent
+
+        login_as(client, world, "admin")
+        r = client.get("/console/users")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert token
+        url = f"/console/users/{world.users['staff_a'].id}"
+        weak = client.post(
+            url,
+            data={"action": "password", "new_password": "password12", "csrf_token": token.group(1)},
+        )
+        assert weak.status_code == 422
+        assert "密码强度不够" in weak.text
+        r = client.post(
+            url,
+            data={"action": "password", "new_password": self.STRONG, "csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert "密码已重置" in client.get(r.headers["location"]).text
+        with db.session() as s:
+            events = s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "user.password_reset")
+            ).all()
+        assert len(events) == 1
+        # staff_a's old console session no longer opens the console.
+        login_as(client, world, "staff_a")
+        assert client.get("/console", follow_redirects=False).status_code == 303
+
+    def test_org_admin_cannot_reset_above_their_role(
+        self, client: TestClient, world: World
+    ) -> None:
+        login_as(client, world, "orgadmin_b")  # city B
+        r = client.get("/console/users")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert token
+        r = client.post(
+            f"/console/users/{world.users['officer_b'].id}",
+            data={"action": "password", "new_password": self.STRONG, "csrf_token": token.group(1)},
+        )
+        assert r.status_code == 403
+        assert "您不能分配或管理这一角色" in r.text

@@ -5,7 +5,8 @@ The escalation rules are the service's, as for the API: an administrator manages
 of their own subtree, hands out only the roles at or below their own, never changes their
 own role or disables themselves. The page only offers what the service would allow (the
 role list is the caller's assignable roles) and says a refusal in words; the service still
-decides. Password reset is not here: there is no service for it yet.
+decides. A password reset sets a new password under the password policy and ends the
+account's sessions (``users.reset_password``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from smartunion.web.pagekit import (
 )
 
 router = page_router()
-NOTICES = ("created", "role", "activated", "deactivated", "totp")
+NOTICES = ("created", "role", "activated", "deactivated", "totp", "password")
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -156,9 +157,10 @@ def user_update(
     session: DbSession,
     action: Annotated[str, Form(max_length=12)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
+    new_password: Annotated[str, Form(max_length=256)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """One change per form: a new role, (de)activation, or a TOTP reset."""
+    """One change per form: a new role, (de)activation, a TOTP or a password reset."""
     page.check_csrf(csrf_token)
     principal = caller(page)
     notice = ""
@@ -175,6 +177,10 @@ def user_update(
         elif action == "totp":
             users.update(session, principal, user_id, reset_totp=True)
             notice = "totp"
+        elif action == "password":
+            # The service's rules (policy, escalation, not one's own); sessions end.
+            users.reset_password(session, principal, user_id, new_password)
+            notice = "password"
         else:
             raise InvalidInput("action", "unknown action")
     except PermissionDenied:
@@ -185,6 +191,8 @@ def user_update(
             error_user=user_id,
             status_code=403,
         )
+    except WeakPassword:
+        return _page(page, session, error="users.error.weak", error_user=user_id, status_code=422)
     except InvalidInput as exc:
         key = "users.error.invalid"
         if "member" in exc.reason:
