@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import threading
 import time
 import weakref
@@ -460,6 +461,8 @@ class Database:
         self.audit_alg = audit_alg
         self.guard_policy = guard_policy  # security.guard.GuardPolicy; None means defaults
         self.sessionmaker: sessionmaker[Session] = self.make_sessionmaker(engine)
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoint_conn: sqlite3.Connection | None = None
 
     def make_sessionmaker(self, bind: Engine | Connection, **kw: Any) -> sessionmaker[Session]:
         info = {
@@ -507,35 +510,37 @@ class Database:
         """SQLite: copy the WAL into the database file, and restart a large WAL if no
         reader uses it; (frames in the WAL, frames copied), or None on PostgreSQL.
 
-        Never waits for a request: a raw connection with no busy timeout, outside any
-        transaction. The passive pass copies what it can. Past ``_RESTART_FRAMES`` a
-        truncating pass tries, a few times a millisecond apart, to find a moment when no
-        reader holds an old snapshot (at a few hundred requests a second there are many),
-        which keeps the WAL, and the work of every later checkpoint, small.
+        Never waits for a request, and takes none of the pool's connections (sized for the
+        requests, the sealer and the readiness probe): a connection of its own, with no busy
+        timeout, outside any transaction. The passive pass copies what it can. Past
+        ``_RESTART_FRAMES`` a truncating pass tries, a few times a millisecond apart, to find
+        a moment when no reader holds an old snapshot (at a few hundred requests a second
+        there are many), which keeps the WAL, and the work of every later checkpoint, small.
         """
-        if self.dialect != "sqlite":
+        path = self.engine.url.database
+        if self.dialect != "sqlite" or not path or path == ":memory:":
             return None
-        raw = self.engine.raw_connection()
-        try:
-            conn = _raw(raw.driver_connection)
-            (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
-            conn.execute("PRAGMA busy_timeout=0")
-            try:
-                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                tries = _RESTART_TRIES if frames >= _RESTART_FRAMES else 0
-                while tries and frames:
-                    busy, frames, copied = conn.execute(
-                        "PRAGMA wal_checkpoint(TRUNCATE)"
-                    ).fetchone()
-                    if not busy:
-                        break
-                    tries -= 1
-                    time.sleep(0.001)  # for the readers of old snapshots to finish
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
-        finally:
-            raw.close()
+        with self._checkpoint_lock:
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = sqlite3.connect(
+                    path, timeout=0, isolation_level=None, check_same_thread=False
+                )
+            conn = self._checkpoint_conn
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            tries = _RESTART_TRIES if frames >= _RESTART_FRAMES else 0
+            while tries and frames:
+                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    break
+                tries -= 1
+                time.sleep(0.001)  # for the readers of old snapshots to finish
         return int(frames), int(copied)
+
+    def close_checkpoints(self) -> None:
+        with self._checkpoint_lock:
+            if self._checkpoint_conn is not None:
+                self._checkpoint_conn.close()
+                self._checkpoint_conn = None
 
     @contextmanager
     def side_transaction(self, session: Session) -> Iterator[Session]:
@@ -574,6 +579,7 @@ class WalCheckpointer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.db.close_checkpoints()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
